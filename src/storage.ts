@@ -1,15 +1,42 @@
 /**
- * The SQLite store (node:sqlite): every poll's raw tables with its UTC instant, the
- * gaps (failed polls with their reason) and a small key/value table for service state
- * such as the last completed roll-up window.
+ * The SQLite store (node:sqlite): every poll's raw tables with its UTC instant, the gaps
+ * (failed polls with their reason) and a small key/value table for service state such as
+ * the last completed roll-up window.
  *
- * Raw integers are stored, not decoded values, so decoding fixes apply to all history.
- * Parameters and visibilities rarely change: each distinct table is stored once as a
- * snapshot and polls refer to the one in force.
+ * Raw integers are stored, not decoded values, so decoding fixes apply to all history,
+ * and compactly, so a year of 30-second polls stays in the tens of megabytes:
+ *
+ * - Parameters and visibilities rarely change: each distinct table is stored once as a
+ *   deflated snapshot and polls refer to the one in force.
+ * - A new poll is written at once, durably, in its own transaction, as a small row: its
+ *   calculations as the few entries that differ from a base table (`recent_polls`).
+ * - Every FOLD_THRESHOLD_POLLS polls, recent rows are folded, in one transaction, into
+ *   compressed column-wise chunks of up to CHUNK_MAX_POLLS polls (`poll_chunks`), about
+ *   10 bytes per poll. A crash at any moment leaves either the rows or the chunk.
+ *
+ * Layouts are in storage/codec.ts, versions and migrations in storage/schema.ts, the
+ * one-service-per-database lock in storage/lock.ts.
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import { type ChunkRow, ChunkTable } from "./storage/chunk_table.ts";
+import {
+  CHUNK_MAX_POLLS,
+  type ChunkPoll,
+  countChanged,
+  decodeInt32Snapshot,
+  decodeInt8Snapshot,
+  decodeSparseDelta,
+  encodeSnapshot,
+  encodeSparseDelta,
+  sameValues,
+} from "./storage/codec.ts";
+import { DatabaseLockedError, WriterLock } from "./storage/lock.ts";
+import { migrate, SchemaError, type SnapshotKind } from "./storage/schema.ts";
+
+export { DatabaseLockedError } from "./storage/lock.ts";
+export { SCHEMA_VERSION, SchemaError } from "./storage/schema.ts";
 
 /** One poll as read (or ingested). `null` = that table was not read in this poll. */
 export interface Poll {
@@ -21,7 +48,10 @@ export interface Poll {
   durationMs?: number | null;
 }
 
-/** A stored poll with the tables in force at that instant (`null`: never read so far). */
+/**
+ * A stored poll with the tables in force at that instant (`null`: never read so far).
+ * Polls that share a parameter or visibility snapshot share the same array: read-only.
+ */
 export interface StoredPoll {
   ts: number;
   parameters: Int32Array | null;
@@ -35,75 +65,147 @@ export interface Gap {
   reason: string;
 }
 
-type SnapshotKind = "parameters" | "visibilities";
+export type TableLengths = Record<"calculations" | "parameters" | "visibilities", number>;
 
-export class StorageError extends Error {}
+/**
+ * What a power cut may cost (README, "Durability"): `full` syncs every commit, so a poll
+ * reported as stored survives; `normal` syncs at checkpoints only, so the last polls
+ * before a power cut may be lost (the file stays consistent either way), for fewer
+ * writes to an SD card.
+ */
+export type SynchronousMode = "full" | "normal";
+export const SYNCHRONOUS_MODES: readonly SynchronousMode[] = ["full", "normal"];
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS snapshots (
-  id INTEGER PRIMARY KEY,
-  kind TEXT NOT NULL,
-  data BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS polls (
-  ts INTEGER PRIMARY KEY,
-  duration_ms INTEGER,
-  calculations BLOB,
-  parameters_id INTEGER REFERENCES snapshots(id),
-  visibilities_id INTEGER REFERENCES snapshots(id)
-);
-CREATE TABLE IF NOT EXISTS gaps (ts INTEGER NOT NULL, reason TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS gaps_ts ON gaps(ts);
-`;
-
-function toBytes(values: Int32Array | Int8Array): Uint8Array {
-  return new Uint8Array(values.buffer, values.byteOffset, values.byteLength).slice();
+export interface StorageOptions {
+  /** Default "full". */
+  synchronous?: SynchronousMode;
+  /** Take the writer lock (the service does): a second service on the same file fails. */
+  lock?: boolean;
+  /** Fold recent rows into chunks once this many wait (default FOLD_THRESHOLD_POLLS). */
+  foldThreshold?: number;
+  /** Caps the file at this many pages (SQLITE_FULL beyond), for tests of a full disk. */
+  maxPageCount?: number;
 }
 
-function int32From(bytes: Uint8Array): Int32Array {
-  return new Int32Array(bytes.slice().buffer);
+/** Recent rows folded at once: 2 hours at 30 s. Small enough to be cheap, big enough to pack well. */
+export const FOLD_THRESHOLD_POLLS = 240;
+/** A poll whose calculations differ from the base in more places than this starts a new base. */
+const REBASE_AFTER_CHANGES = 48;
+/** How long a writer waits for another connection's write lock before giving up. */
+const BUSY_TIMEOUT_MS = 5_000;
+/** Recent rows read per query while streaming a range. */
+const READ_PAGE_ROWS = 512;
+/** Work per retention transaction, so polling never waits long for the write lock. */
+const PRUNE_BATCH_ROWS = 500;
+
+export class StorageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StorageError";
+  }
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+/**
+ * True for "no space left": SQLITE_FULL from a full disk or an exhausted max_page_count,
+ * or ENOSPC from the file system. The store is intact then; only the write failed.
+ */
+export function isDiskFullError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  return /database or disk is full|no space left on device|ENOSPC|SQLITE_FULL/i.test(
+    error.message,
+  ) || (error as { code?: string }).code === "ENOSPC";
 }
+
+interface RecentRow {
+  ts: number;
+  duration_ms: number | null;
+  parameters_id: number | null;
+  visibilities_id: number | null;
+  calculations_base: number | null;
+  calculations: Uint8Array | null;
+}
+
+interface Snapshot {
+  id: number;
+  values: Int32Array | Int8Array;
+}
+
+const KINDS: readonly SnapshotKind[] = ["parameters", "visibilities", "calculations"];
 
 export class Storage {
   readonly #db: DatabaseSync;
-  readonly #insertPoll: StatementSync;
-  readonly #insertSnapshot: StatementSync;
-  readonly #snapshotById: StatementSync;
-  /** The latest snapshot of each kind, so an unchanged table costs no write. */
-  readonly #latest = new Map<SnapshotKind, { id: number; bytes: Uint8Array }>();
+  readonly #lock: WriterLock | null;
+  readonly #foldThreshold: number;
+  readonly #chunks: ChunkTable;
+  readonly #statements: Record<string, StatementSync>;
+  /** The latest snapshot of each kind (for calculations: the current delta base). */
+  #latest = new Map<SnapshotKind, Snapshot>();
+  /** Decoded snapshots by id; a snapshot never changes once written. */
+  readonly #snapshots = new Map<number, Int32Array | Int8Array>();
+  readonly #snapshotLengths = new Map<number, number>();
+  #recentCount = 0;
+  #chunkEnd: number | null = null;
+  /** PRAGMA data_version when our caches were loaded: it moves when another connection writes. */
+  #dataVersion = -1;
+  #stale = true;
 
-  private constructor(db: DatabaseSync) {
+  private constructor(db: DatabaseSync, lock: WriterLock | null, options: StorageOptions) {
     this.#db = db;
-    this.#insertPoll = db.prepare(
-      "INSERT OR IGNORE INTO polls (ts, duration_ms, calculations, parameters_id, visibilities_id) VALUES (?, ?, ?, ?, ?)",
-    );
-    this.#insertSnapshot = db.prepare("INSERT INTO snapshots (kind, data) VALUES (?, ?)");
-    this.#snapshotById = db.prepare("SELECT data FROM snapshots WHERE id = ?");
-    this.#loadLatestSnapshots();
+    this.#lock = lock;
+    this.#foldThreshold = Math.max(1, options.foldThreshold ?? FOLD_THRESHOLD_POLLS);
+    this.#chunks = new ChunkTable(db);
+    const sql = (text: string) => db.prepare(text);
+    this.#statements = {
+      insertRecent: sql(
+        "INSERT OR IGNORE INTO recent_polls (ts, duration_ms, parameters_id, visibilities_id, calculations_base, calculations) VALUES (?, ?, ?, ?, ?, ?)",
+      ),
+      oldestRecent: sql("SELECT * FROM recent_polls ORDER BY ts LIMIT ?"),
+      recentPage: sql("SELECT * FROM recent_polls WHERE ts > ? AND ts <= ? ORDER BY ts LIMIT ?"),
+      deleteRecentRange: sql("DELETE FROM recent_polls WHERE ts >= ? AND ts <= ?"),
+      recentCount: sql("SELECT count(*) AS n FROM recent_polls"),
+      insertSnapshot: sql("INSERT INTO table_snapshots (kind, length, data) VALUES (?, ?, ?)"),
+      snapshot: sql("SELECT kind, length, data FROM table_snapshots WHERE id = ?"),
+      latestSnapshot: sql(
+        "SELECT id, kind, length, data FROM table_snapshots WHERE kind = ? ORDER BY id DESC LIMIT 1",
+      ),
+      deleteUnusedBases: sql(
+        "DELETE FROM table_snapshots WHERE kind = 'calculations' AND id != ? AND id NOT IN (SELECT calculations_base FROM recent_polls WHERE calculations_base IS NOT NULL)",
+      ),
+      insertGap: sql("INSERT INTO gaps (ts, reason) VALUES (?, ?)"),
+      dataVersion: sql("PRAGMA data_version"),
+    };
   }
 
-  /** Opens (and creates, with its folder) the database at `path`. */
-  static open(path: string): Storage {
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-    let db: DatabaseSync;
+  /** Opens (and creates, with its folder) the database at `path`, migrating older formats. */
+  static open(path: string, options: StorageOptions = {}): Storage {
+    const inMemory = path === ":memory:";
+    let lock: WriterLock | null = null;
+    let db: DatabaseSync | undefined;
     try {
+      if (!inMemory) mkdirSync(dirname(path), { recursive: true });
+      if (options.lock && !inMemory) lock = WriterLock.acquire(path);
       db = new DatabaseSync(path);
-      db.exec("PRAGMA busy_timeout = 5000");
+      db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
       db.exec("PRAGMA journal_mode = WAL");
-      // FULL: a reading reported as stored survives a power cut (see README, Durability).
-      db.exec("PRAGMA synchronous = FULL");
-      db.exec(SCHEMA);
+      // See SynchronousMode and README "Durability" for what each choice can cost.
+      db.exec(`PRAGMA synchronous = ${(options.synchronous ?? "full").toUpperCase()}`);
+      if (options.maxPageCount !== undefined) {
+        db.exec(`PRAGMA max_page_count = ${Math.floor(options.maxPageCount)}`);
+      }
+      // A file converted from an old format is mostly free pages now: return them once.
+      if (migrate(db, path)) db.exec("VACUUM");
+      return new Storage(db, lock, options);
     } catch (error) {
+      if (db?.isOpen) db.close();
+      lock?.release();
+      if (error instanceof DatabaseLockedError || error instanceof SchemaError) throw error;
       throw new StorageError(`cannot open database ${path}: ${(error as Error).message}`);
     }
-    return new Storage(db);
+  }
+
+  /** Raises (or lowers) the page cap given as `maxPageCount`; tests use it as "space returns". */
+  setMaxPageCount(pages: number): void {
+    this.#db.exec(`PRAGMA max_page_count = ${Math.floor(pages)}`);
   }
 
   /** Stores one poll in its own transaction. Returns false if that instant was already stored. */
@@ -111,28 +213,40 @@ export class Storage {
     return this.insertPolls([poll]) === 1;
   }
 
-  /** Stores polls in one transaction; returns how many were new. */
+  /**
+   * Stores polls in one transaction; returns how many were new (an instant already
+   * stored is left as it was). Folding into chunks happens afterwards in its own
+   * transaction, so it never delays or endangers the polls just written.
+   */
   insertPolls(polls: Iterable<Poll>): number {
-    let inserted = 0;
-    this.#transaction(() => {
+    const inserted = this.#write(() => {
+      let count = 0;
       for (const poll of polls) {
+        if (this.#inChunks(poll.ts)) continue;
         const parametersId = this.#snapshotId("parameters", poll.parameters);
         const visibilitiesId = this.#snapshotId("visibilities", poll.visibilities);
-        const result = this.#insertPoll.run(
+        let base: number | null = null;
+        let delta: Uint8Array | null = null;
+        if (poll.calculations) [base, delta] = this.#calculationsDelta(poll.calculations);
+        const result = this.#statements.insertRecent.run(
           poll.ts,
-          poll.durationMs ?? null,
-          poll.calculations ? toBytes(poll.calculations) : null,
+          poll.durationMs == null ? null : Math.round(poll.durationMs),
           parametersId,
           visibilitiesId,
+          base,
+          delta,
         );
-        inserted += Number(result.changes);
+        count += Number(result.changes);
       }
+      return count;
     });
+    this.#recentCount += inserted;
+    if (this.#recentCount >= this.#foldThreshold) this.#foldWaiting();
     return inserted;
   }
 
   insertGap(ts: number, reason: string): void {
-    this.#db.prepare("INSERT INTO gaps (ts, reason) VALUES (?, ?)").run(ts, reason);
+    this.#statements.insertGap.run(ts, reason);
   }
 
   gaps(from: number, to: number): Gap[] {
@@ -140,66 +254,99 @@ export class Storage {
       .all(from, to) as unknown as Gap[];
   }
 
-  /** Polls with `from <= ts < to` in time order, streamed row by row. */
+  /**
+   * Polls with `from <= ts < to` in time order, streamed: one chunk and one page of recent
+   * rows in memory at a time, whatever the range. Each step queries afresh after the last
+   * instant it yielded, so writes (and folds) in between neither skip nor repeat a poll.
+   */
   *polls(from: number, to: number): Generator<StoredPoll> {
-    const cache = new Map<number, Uint8Array>();
-    const snapshot = (id: number | null): Uint8Array | null => {
-      if (id === null) return null;
-      let bytes = cache.get(id);
-      if (!bytes) {
-        bytes = (this.#snapshotById.get(id) as { data: Uint8Array }).data;
-        cache.set(id, bytes);
+    let cursor = from - 1;
+    for (;;) {
+      const chunk = this.#chunks.nextEndingAfter(cursor, to);
+      let limit = chunk ? Math.min(chunk.last_ts, to - 1) : to - 1;
+      const recent = this.#statements.recentPage.all(cursor, limit, READ_PAGE_ROWS) as unknown[];
+      if (recent.length === READ_PAGE_ROWS) limit = (recent[recent.length - 1] as RecentRow).ts;
+      const fromChunk = chunk
+        ? this.#chunks.decode(chunk).filter((p) => p.ts > cursor && p.ts <= limit)
+        : [];
+      if (fromChunk.length === 0 && recent.length === 0) {
+        if (!chunk) return;
+        cursor = limit;
+        continue;
       }
-      return bytes;
-    };
-    const rows = this.#db.prepare(
-      "SELECT ts, duration_ms, calculations, parameters_id, visibilities_id FROM polls WHERE ts >= ? AND ts < ? ORDER BY ts",
-    ).iterate(from, to);
-    for (const row of rows) {
-      const r = row as {
-        ts: number;
-        duration_ms: number | null;
-        calculations: Uint8Array | null;
-        parameters_id: number | null;
-        visibilities_id: number | null;
-      };
-      const parameters = snapshot(r.parameters_id);
-      const visibilities = snapshot(r.visibilities_id);
-      yield {
-        ts: r.ts,
-        durationMs: r.duration_ms,
-        calculations: r.calculations ? int32From(r.calculations) : null,
-        parameters: parameters ? int32From(parameters) : null,
-        visibilities: visibilities ? new Int8Array(visibilities.slice().buffer) : null,
-      };
+      let i = 0;
+      let j = 0;
+      while (i < fromChunk.length || j < recent.length) {
+        const row = recent[j] as RecentRow | undefined;
+        let next: ChunkPoll;
+        if (i < fromChunk.length && (!row || fromChunk[i].ts < row.ts)) next = fromChunk[i++];
+        else {
+          next = this.#fromRecent(row!);
+          j++;
+        }
+        cursor = next.ts;
+        yield this.#stored(next);
+      }
+      cursor = limit;
     }
   }
 
   /** The longest table of each kind among polls with `from <= ts < to` (0 if none). */
-  tableLengths(from: number, to: number): Record<"calculations" | SnapshotKind, number> {
-    const row = this.#db.prepare(`
-      SELECT max(length(p.calculations)) / 4 AS calculations,
-             max(length(sp.data)) / 4 AS parameters,
-             max(length(sv.data)) AS visibilities
-      FROM polls p
-      LEFT JOIN snapshots sp ON sp.id = p.parameters_id
-      LEFT JOIN snapshots sv ON sv.id = p.visibilities_id
-      WHERE p.ts >= ? AND p.ts < ?`).get(from, to) as Record<string, number | null>;
-    return {
-      calculations: row.calculations ?? 0,
-      parameters: row.parameters ?? 0,
-      visibilities: row.visibilities ?? 0,
+  tableLengths(from: number, to: number): TableLengths {
+    const lengths: TableLengths = { calculations: 0, parameters: 0, visibilities: 0 };
+    const widen = (poll: ChunkPoll) => {
+      lengths.calculations = Math.max(lengths.calculations, poll.calculations?.length ?? 0);
+      if (poll.parametersId !== null) {
+        lengths.parameters = Math.max(lengths.parameters, this.#lengthOf(poll.parametersId));
+      }
+      if (poll.visibilitiesId !== null) {
+        lengths.visibilities = Math.max(lengths.visibilities, this.#lengthOf(poll.visibilitiesId));
+      }
     };
+    const whole = this.#db.prepare(
+      `SELECT max(calculations_length) AS c, max(parameters_length) AS p, max(visibilities_length) AS v
+       FROM poll_chunks WHERE first_ts >= ? AND last_ts < ?`,
+    ).get(from, to) as { c: number | null; p: number | null; v: number | null };
+    lengths.calculations = whole.c ?? 0;
+    lengths.parameters = whole.p ?? 0;
+    lengths.visibilities = whole.v ?? 0;
+    for (const poll of this.#edgePolls(from, to)) widen(poll);
+    const recent = this.#db.prepare(
+      `SELECT max(c.length) AS c, max(p.length) AS p, max(v.length) AS v FROM recent_polls r
+       LEFT JOIN table_snapshots c ON c.id = r.calculations_base
+       LEFT JOIN table_snapshots p ON p.id = r.parameters_id
+       LEFT JOIN table_snapshots v ON v.id = r.visibilities_id
+       WHERE r.ts >= ? AND r.ts < ?`,
+    ).get(from, to) as { c: number | null; p: number | null; v: number | null };
+    lengths.calculations = Math.max(lengths.calculations, recent.c ?? 0);
+    lengths.parameters = Math.max(lengths.parameters, recent.p ?? 0);
+    lengths.visibilities = Math.max(lengths.visibilities, recent.v ?? 0);
+    return lengths;
   }
 
   /** Instant of the newest stored poll, or null. */
   lastPollTs(): number | null {
-    const row = this.#db.prepare("SELECT max(ts) AS ts FROM polls").get() as { ts: number | null };
-    return row.ts;
+    const recent = (this.#db.prepare("SELECT max(ts) AS ts FROM recent_polls").get() as {
+      ts: number | null;
+    }).ts;
+    const chunked = this.#chunks.end();
+    if (recent === null) return chunked;
+    return chunked === null ? recent : Math.max(recent, chunked);
   }
 
-  countPolls(): number {
-    return Number((this.#db.prepare("SELECT count(*) AS n FROM polls").get() as { n: number }).n);
+  /** How many polls are stored (with `from <= ts < to` if given). */
+  countPolls(from = -Infinity, to = Infinity): number {
+    const lo = Number.isFinite(from) ? from : Number.MIN_SAFE_INTEGER;
+    const hi = Number.isFinite(to) ? to : Number.MAX_SAFE_INTEGER;
+    const whole = this.#db.prepare(
+      "SELECT coalesce(sum(count), 0) AS n FROM poll_chunks WHERE first_ts >= ? AND last_ts < ?",
+    ).get(lo, hi) as { n: number };
+    const recent = this.#db.prepare(
+      "SELECT count(*) AS n FROM recent_polls WHERE ts >= ? AND ts < ?",
+    ).get(lo, hi) as { n: number };
+    let count = Number(whole.n) + Number(recent.n);
+    for (const _ of this.#edgePolls(lo, hi)) count++;
+    return count;
   }
 
   getMeta(key: string): string | undefined {
@@ -219,42 +366,298 @@ export class Storage {
     return rows.map((r) => r.integrity_check).join("; ");
   }
 
+  /** Folds every waiting recent row into chunks now (close, benchmarks, a quiet moment). */
+  fold(): void {
+    while (this.#foldOnce() > 0) { /* until no recent rows wait */ }
+  }
+
+  /**
+   * Deletes one small batch of data older than `cutoff` (epoch ms) in one transaction:
+   * one chunk, or up to PRUNE_BATCH_ROWS recent rows or gaps. Returns how many polls and
+   * gaps went; 0 when nothing older is left. Call it in a loop, yielding in between
+   * (pruneOlderThan does), so the poll loop gets the write lock between batches.
+   */
+  pruneBatch(cutoff: number): number {
+    const removed = this.#write(() => {
+      // The first chunk that starts before the cutoff holds the oldest polls to delete.
+      const oldest = this.#chunks.nextEndingAfter(Number.MIN_SAFE_INTEGER, cutoff);
+      if (oldest) {
+        this.#chunks.delete(oldest.first_ts);
+        const kept = this.#chunks.decode(oldest).filter((p) => p.ts >= cutoff);
+        if (kept.length > 0) this.#chunks.insert(kept, (id) => this.#lengthOf(id));
+        return oldest.count - kept.length;
+      }
+      const recent = Number(
+        this.#db.prepare(
+          "DELETE FROM recent_polls WHERE ts IN (SELECT ts FROM recent_polls WHERE ts < ? ORDER BY ts LIMIT ?)",
+        ).run(cutoff, PRUNE_BATCH_ROWS).changes,
+      );
+      this.#recentCount -= recent;
+      if (recent > 0) return recent;
+      return Number(
+        this.#db.prepare(
+          "DELETE FROM gaps WHERE rowid IN (SELECT rowid FROM gaps WHERE ts < ? LIMIT ?)",
+        ).run(cutoff, PRUNE_BATCH_ROWS).changes,
+      );
+    });
+    if (removed === 0) this.#dropUnusedSnapshots();
+    return removed;
+  }
+
   close(): void {
-    if (this.#db.isOpen) this.#db.close();
+    if (this.#db.isOpen) {
+      try {
+        // Pack what waits, so a closed file is as small as it gets; a full disk can wait.
+        if (this.#recentCount > 0) this.#foldWaiting();
+      } finally {
+        this.#db.close();
+        this.#lock?.release();
+      }
+    }
+  }
+
+  /** Runs `work` in a write transaction with fresh caches; rolls back on any error. */
+  #write<T>(work: () => T): T {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      const version = Number(
+        (this.#statements.dataVersion.get() as { data_version: number }).data_version,
+      );
+      if (this.#stale || version !== this.#dataVersion) this.#reload(version);
+      const result = work();
+      this.#db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      // Caches may name rows that were rolled back: reload them at the next write.
+      this.#stale = true;
+      this.#chunks.forget();
+      throw error;
+    }
+  }
+
+  #reload(version: number): void {
+    this.#latest.clear();
+    for (const kind of KINDS) {
+      const row = this.#statements.latestSnapshot.get(kind) as
+        | { id: number; kind: SnapshotKind; length: number; data: Uint8Array }
+        | undefined;
+      if (row) this.#latest.set(kind, { id: row.id, values: this.#snapshotValues(row.id)! });
+    }
+    this.#recentCount = Number((this.#statements.recentCount.get() as { n: number }).n);
+    this.#chunkEnd = this.#chunks.end();
+    this.#chunks.forget();
+    this.#dataVersion = version;
+    this.#stale = false;
+  }
+
+  /** Whether `ts` is already stored in a chunk (only instants inside a chunk's span can be). */
+  #inChunks(ts: number): boolean {
+    if (this.#chunkEnd === null || ts > this.#chunkEnd) return false;
+    const chunk = this.#chunks.atOrBefore(ts);
+    if (!chunk || chunk.last_ts < ts) return false;
+    return this.#chunks.decode(chunk).some((p) => p.ts === ts);
   }
 
   /** The id of the snapshot equal to `values`, storing it if it differs from the latest. */
   #snapshotId(kind: SnapshotKind, values: Int32Array | Int8Array | null): number | null {
     const latest = this.#latest.get(kind);
     if (values === null) return latest?.id ?? null;
-    const bytes = toBytes(values);
-    if (latest && sameBytes(latest.bytes, bytes)) return latest.id;
-    const id = Number(this.#insertSnapshot.run(kind, bytes).lastInsertRowid);
-    this.#latest.set(kind, { id, bytes });
-    return id;
+    if (latest && sameValues(latest.values, values)) return latest.id;
+    return this.#newSnapshot(kind, values).id;
   }
 
-  #transaction(work: () => void): void {
-    this.#db.exec("BEGIN IMMEDIATE");
-    try {
-      work();
-      this.#db.exec("COMMIT");
-    } catch (error) {
-      this.#db.exec("ROLLBACK");
-      // A rolled-back snapshot must not be referenced by the next poll.
-      this.#loadLatestSnapshots();
-      throw error;
-    }
-  }
-
-  #loadLatestSnapshots(): void {
-    this.#latest.clear();
-    const latest = this.#db.prepare(
-      "SELECT id, data FROM snapshots WHERE kind = ? ORDER BY id DESC LIMIT 1",
+  #newSnapshot(kind: SnapshotKind, values: Int32Array | Int8Array): Snapshot {
+    const copy = values.slice();
+    const id = Number(
+      this.#statements.insertSnapshot.run(kind, copy.length, encodeSnapshot(copy)).lastInsertRowid,
     );
-    for (const kind of ["parameters", "visibilities"] as const) {
-      const row = latest.get(kind) as { id: number; data: Uint8Array } | undefined;
-      if (row) this.#latest.set(kind, { id: row.id, bytes: row.data });
+    const snapshot = { id, values: copy };
+    this.#latest.set(kind, snapshot);
+    this.#snapshots.set(id, copy);
+    this.#snapshotLengths.set(id, copy.length);
+    return snapshot;
+  }
+
+  /** The base id and sparse delta for a poll's calculations, starting a new base if needed. */
+  #calculationsDelta(values: Int32Array): [number, Uint8Array] {
+    let base = this.#latest.get("calculations") as { id: number; values: Int32Array } | undefined;
+    if (
+      !base || base.values.length !== values.length ||
+      countChanged(values, base.values) > REBASE_AFTER_CHANGES
+    ) {
+      base = this.#newSnapshot("calculations", values) as { id: number; values: Int32Array };
+    }
+    return [base.id, encodeSparseDelta(values, base.values)];
+  }
+
+  /** Folds all waiting rows; a full disk just leaves them waiting for the next try. */
+  #foldWaiting(): void {
+    try {
+      this.fold();
+    } catch (error) {
+      if (!isDiskFullError(error)) throw error;
     }
   }
+
+  /**
+   * Folds the oldest recent rows (up to one chunk's worth, and only those before the next
+   * chunk, so chunks never overlap) into the chunk they belong to, in one transaction.
+   * Returns how many rows were folded.
+   */
+  #foldOnce(): number {
+    let folded = 0;
+    let newestFolded: number | null = null;
+    this.#write(() => {
+      const rows = this.#statements.oldestRecent.all(CHUNK_MAX_POLLS) as unknown as RecentRow[];
+      if (rows.length === 0) return;
+      const first = rows[0].ts;
+      const before = this.#chunks.atOrBefore(first);
+      const after = this.#chunks.after(first);
+      const group = after ? rows.filter((r) => r.ts < after.first_ts) : rows;
+      const joinBefore = before !== undefined &&
+        (first <= before.last_ts || before.count < CHUNK_MAX_POLLS);
+      const polls = mergeByTs(
+        joinBefore ? this.#chunks.decode(before!) : [],
+        group.map((row) => this.#fromRecent(row)),
+      );
+      if (joinBefore) this.#chunks.delete(before!.first_ts);
+      for (let i = 0; i < polls.length; i += CHUNK_MAX_POLLS) {
+        this.#chunks.insert(polls.slice(i, i + CHUNK_MAX_POLLS), (id) => this.#lengthOf(id));
+      }
+      this.#statements.deleteRecentRange.run(first, group[group.length - 1].ts);
+      this.#statements.deleteUnusedBases.run(this.#latest.get("calculations")?.id ?? -1);
+      folded = group.length;
+      newestFolded = polls[polls.length - 1].ts;
+    });
+    this.#recentCount -= folded;
+    if (newestFolded !== null) {
+      this.#chunkEnd = Math.max(this.#chunkEnd ?? newestFolded, newestFolded);
+    }
+    return folded;
+  }
+
+  /** Deletes parameter/visibility snapshots no poll refers to any more (after retention). */
+  #dropUnusedSnapshots(): void {
+    this.#write(() => {
+      const used = new Set<number>();
+      for (const snapshot of this.#latest.values()) used.add(snapshot.id);
+      for (const row of this.#db.prepare("SELECT snapshot_ids FROM poll_chunks").iterate()) {
+        for (const id of (row as { snapshot_ids: string }).snapshot_ids.split(",")) {
+          if (id !== "") used.add(Number(id));
+        }
+      }
+      const recent = this.#db.prepare(
+        "SELECT DISTINCT parameters_id AS a, visibilities_id AS b, calculations_base AS c FROM recent_polls",
+      );
+      for (const row of recent.iterate()) {
+        for (const id of Object.values(row as Record<string, number | null>)) {
+          if (id !== null) used.add(id);
+        }
+      }
+      const all = this.#db.prepare("SELECT id FROM table_snapshots").all() as { id: number }[];
+      const drop = this.#db.prepare("DELETE FROM table_snapshots WHERE id = ?");
+      for (const { id } of all) {
+        if (!used.has(id)) {
+          drop.run(id);
+          this.#snapshots.delete(id);
+        }
+      }
+    });
+  }
+
+  /** Polls of the (at most two) chunks that straddle `from` or `to`, inside the range. */
+  *#edgePolls(from: number, to: number): Generator<ChunkPoll> {
+    const edges = new Map<number, ChunkRow>();
+    const first = this.#chunks.nextEndingAfter(from - 1, to);
+    if (first && first.first_ts < from) edges.set(first.first_ts, first);
+    const last = this.#chunks.atOrBefore(to - 1);
+    if (last && last.last_ts >= to && last.last_ts >= from) edges.set(last.first_ts, last);
+    for (const chunk of edges.values()) {
+      for (const poll of this.#chunks.decode(chunk)) {
+        if (poll.ts >= from && poll.ts < to) yield poll;
+      }
+    }
+  }
+
+  #fromRecent(row: RecentRow): ChunkPoll {
+    let calculations: Int32Array | null = null;
+    if (row.calculations_base !== null) {
+      const base = this.#snapshotValues(row.calculations_base) as Int32Array;
+      calculations = decodeSparseDelta(row.calculations ?? new Uint8Array(), base);
+    }
+    return {
+      ts: row.ts,
+      durationMs: row.duration_ms,
+      parametersId: row.parameters_id,
+      visibilitiesId: row.visibilities_id,
+      calculations,
+    };
+  }
+
+  #stored(poll: ChunkPoll): StoredPoll {
+    return {
+      ts: poll.ts,
+      durationMs: poll.durationMs,
+      calculations: poll.calculations ? poll.calculations.slice() : null,
+      parameters: this.#snapshotValues(poll.parametersId) as Int32Array | null,
+      visibilities: this.#snapshotValues(poll.visibilitiesId) as Int8Array | null,
+    };
+  }
+
+  #snapshotValues(id: number | null): Int32Array | Int8Array | null {
+    if (id === null) return null;
+    let values = this.#snapshots.get(id);
+    if (!values) {
+      const row = this.#statements.snapshot.get(id) as
+        | { kind: SnapshotKind; length: number; data: Uint8Array }
+        | undefined;
+      if (!row) throw new StorageError(`snapshot ${id} is missing: the database is damaged`);
+      values = row.kind === "visibilities"
+        ? decodeInt8Snapshot(row.data)
+        : decodeInt32Snapshot(row.data);
+      this.#snapshots.set(id, values);
+      this.#snapshotLengths.set(id, values.length);
+    }
+    return values;
+  }
+
+  #lengthOf(id: number): number {
+    const known = this.#snapshotLengths.get(id);
+    if (known !== undefined) return known;
+    return this.#snapshotValues(id)?.length ?? 0;
+  }
+}
+
+/** Two ts-sorted lists as one (instants are unique across them). */
+function mergeByTs(a: readonly ChunkPoll[], b: readonly ChunkPoll[]): ChunkPoll[] {
+  if (a.length === 0) return b.slice();
+  if (b.length === 0) return a.slice();
+  const out: ChunkPoll[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (j >= b.length || (i < a.length && a[i].ts < b[j].ts)) out.push(a[i++]);
+    else out.push(b[j++]);
+  }
+  return out;
+}
+
+/**
+ * Deletes everything older than `cutoff` in small batches, yielding to the event loop
+ * between them so the poll loop keeps its rhythm. Returns how many polls and gaps went.
+ */
+export async function pruneOlderThan(
+  storage: Storage,
+  cutoff: number,
+  signal?: AbortSignal,
+): Promise<number> {
+  let total = 0;
+  while (!signal?.aborted) {
+    const removed = storage.pruneBatch(cutoff);
+    if (removed === 0) break;
+    total += removed;
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  return total;
 }

@@ -1,0 +1,313 @@
+/**
+ * The byte formats of the store, pure functions only (no SQLite, no I/O):
+ *
+ * - varints: unsigned LEB128 on plain JS numbers (exact up to 2^53, so int32 differences
+ *   and epoch milliseconds fit), zigzag for signed values;
+ * - sparse deltas: a recent poll's calculations as the few entries that differ from a base
+ *   table, so a poll written on its own costs tens of bytes, not a kilobyte;
+ * - chunks: up to CHUNK_MAX_POLLS polls column by column (each calculation index as
+ *   differences over time, which are mostly 0 or tiny), then deflated. A counter that
+ *   grows by the same step every poll, or a value that never changes, costs almost nothing.
+ *
+ * Every encoder has an exact inverse: the round trip returns the integers that went in.
+ */
+import { deflateRawSync, inflateRawSync } from "node:zlib";
+
+/** Polls per chunk: a day at 60 s, half a day at 30 s; decoded it is about 1.5 MB. */
+export const CHUNK_MAX_POLLS = 1440;
+/** Chunk layout version, the first byte after inflating. */
+const CHUNK_FORMAT = 1;
+/** zlib level: 9 packs the noisy sensor columns a few percent tighter than 6, at a small cost. */
+const DEFLATE_LEVEL = 9;
+
+export class CodecError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "CodecError";
+  }
+}
+
+/** A growable byte buffer with varint writers. */
+export class ByteWriter {
+  #bytes: Uint8Array;
+  #length = 0;
+
+  constructor(initialCapacity = 256) {
+    this.#bytes = new Uint8Array(initialCapacity);
+  }
+
+  get length(): number {
+    return this.#length;
+  }
+
+  #reserve(extra: number): void {
+    if (this.#length + extra <= this.#bytes.length) return;
+    let capacity = this.#bytes.length * 2;
+    while (capacity < this.#length + extra) capacity *= 2;
+    const grown = new Uint8Array(capacity);
+    grown.set(this.#bytes.subarray(0, this.#length));
+    this.#bytes = grown;
+  }
+
+  byte(value: number): void {
+    this.#reserve(1);
+    this.#bytes[this.#length++] = value;
+  }
+
+  /** An unsigned integer 0..2^53 as LEB128. */
+  uint(value: number): void {
+    this.#reserve(8);
+    while (value >= 0x80) {
+      this.#bytes[this.#length++] = (value % 0x80) | 0x80;
+      value = Math.floor(value / 0x80);
+    }
+    this.#bytes[this.#length++] = value;
+  }
+
+  /** A signed integer as zigzag LEB128: small magnitudes of either sign stay short. */
+  int(value: number): void {
+    this.uint(value >= 0 ? value * 2 : -value * 2 - 1);
+  }
+
+  raw(bytes: Uint8Array): void {
+    this.#reserve(bytes.length);
+    this.#bytes.set(bytes, this.#length);
+    this.#length += bytes.length;
+  }
+
+  /** A copy of the bytes written so far. */
+  finish(): Uint8Array {
+    return this.#bytes.slice(0, this.#length);
+  }
+}
+
+/** Reads what ByteWriter wrote; running past the end is a CodecError, not garbage. */
+export class ByteReader {
+  #pos = 0;
+  constructor(private readonly bytes: Uint8Array) {}
+
+  get done(): boolean {
+    return this.#pos >= this.bytes.length;
+  }
+
+  byte(): number {
+    if (this.#pos >= this.bytes.length) throw new CodecError("unexpected end of data");
+    return this.bytes[this.#pos++];
+  }
+
+  uint(): number {
+    let result = 0;
+    let scale = 1;
+    for (;;) {
+      const b = this.byte();
+      result += (b & 0x7f) * scale;
+      if (b < 0x80) return result;
+      scale *= 0x80;
+      if (scale > 2 ** 56) throw new CodecError("varint too long");
+    }
+  }
+
+  int(): number {
+    const z = this.uint();
+    return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+  }
+
+  raw(length: number): Uint8Array {
+    if (this.#pos + length > this.bytes.length) throw new CodecError("unexpected end of data");
+    const out = this.bytes.subarray(this.#pos, this.#pos + length);
+    this.#pos += length;
+    return out;
+  }
+}
+
+export function deflate(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(deflateRawSync(bytes, { level: DEFLATE_LEVEL }));
+}
+
+export function inflate(bytes: Uint8Array): Uint8Array {
+  try {
+    return new Uint8Array(inflateRawSync(bytes));
+  } catch (error) {
+    throw new CodecError(`corrupt compressed data: ${(error as Error).message}`);
+  }
+}
+
+/** The raw bytes of a table (platform order, as the old format stored them). */
+export function tableBytes(values: Int32Array | Int8Array): Uint8Array {
+  return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+}
+
+export function sameValues(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** How many entries of `values` differ from `base` (both of the same length). */
+export function countChanged(values: Int32Array, base: Int32Array): number {
+  let changed = 0;
+  for (let i = 0; i < values.length; i++) if (values[i] !== base[i]) changed++;
+  return changed;
+}
+
+/**
+ * `values` as the entries that differ from `base` (same length): for each, the gap to the
+ * previous changed index and the zigzag difference.
+ */
+export function encodeSparseDelta(values: Int32Array, base: Int32Array): Uint8Array {
+  if (values.length !== base.length) {
+    throw new CodecError(`sparse delta needs equal lengths (${values.length} vs ${base.length})`);
+  }
+  const out = new ByteWriter(64);
+  let previous = -1;
+  for (let i = 0; i < values.length; i++) {
+    if (values[i] !== base[i]) {
+      out.uint(i - previous - 1);
+      out.int(values[i] - base[i]);
+      previous = i;
+    }
+  }
+  return out.finish();
+}
+
+/** The inverse of encodeSparseDelta: a new table, `base` is left alone. */
+export function decodeSparseDelta(delta: Uint8Array, base: Int32Array): Int32Array {
+  const values = base.slice();
+  const input = new ByteReader(delta);
+  let index = -1;
+  while (!input.done) {
+    index += input.uint() + 1;
+    if (index >= values.length) throw new CodecError("sparse delta points past the table");
+    values[index] = base[index] + input.int();
+  }
+  return values;
+}
+
+/** One poll as a chunk holds it: the instant, read duration, snapshot ids and calculations. */
+export interface ChunkPoll {
+  ts: number;
+  durationMs: number | null;
+  parametersId: number | null;
+  visibilitiesId: number | null;
+  calculations: Int32Array | null;
+}
+
+/** `null` as 0 and n as n + 1, so "absent" costs one byte. */
+function writeOptional(out: ByteWriter, value: number | null, previous: number): number {
+  const coded = value === null ? 0 : value + 1;
+  out.int(coded - previous);
+  return coded;
+}
+
+function readOptional(input: ByteReader, previous: number): [number | null, number] {
+  const coded = previous + input.int();
+  return [coded === 0 ? null : coded - 1, coded];
+}
+
+/**
+ * Encodes polls (strictly increasing ts) into one deflated chunk. Layout before deflating:
+ * format byte, count, timestamps as differences of differences, then per poll the
+ * duration, snapshot ids and calculation length (each as a difference to the previous
+ * poll), then the calculations column by column as differences over time.
+ */
+export function encodeChunk(polls: readonly ChunkPoll[]): Uint8Array {
+  const out = new ByteWriter(4096);
+  out.byte(CHUNK_FORMAT);
+  out.uint(polls.length);
+  let previousTs = 0;
+  let previousStep = 0;
+  for (const poll of polls) {
+    const step = poll.ts - previousTs;
+    out.int(step - previousStep);
+    previousStep = step;
+    previousTs = poll.ts;
+  }
+  let duration = 0;
+  let parameters = 0;
+  let visibilities = 0;
+  let length = 0;
+  let maxLength = 0;
+  for (const poll of polls) {
+    duration = writeOptional(out, poll.durationMs, duration);
+    parameters = writeOptional(out, poll.parametersId, parameters);
+    visibilities = writeOptional(out, poll.visibilitiesId, visibilities);
+    const calcLength = poll.calculations?.length ?? null;
+    length = writeOptional(out, calcLength, length);
+    if (calcLength !== null && calcLength > maxLength) maxLength = calcLength;
+  }
+  for (let column = 0; column < maxLength; column++) {
+    let previous = 0;
+    for (const poll of polls) {
+      const table = poll.calculations;
+      if (table === null || table.length <= column) continue;
+      out.int(table[column] - previous);
+      previous = table[column];
+    }
+  }
+  return deflate(out.finish());
+}
+
+/** The inverse of encodeChunk. */
+export function decodeChunk(data: Uint8Array): ChunkPoll[] {
+  const input = new ByteReader(inflate(data));
+  const format = input.byte();
+  if (format !== CHUNK_FORMAT) throw new CodecError(`unknown chunk format ${format}`);
+  const count = input.uint();
+  const polls: ChunkPoll[] = new Array(count);
+  let ts = 0;
+  let step = 0;
+  for (let i = 0; i < count; i++) {
+    step += input.int();
+    ts += step;
+    polls[i] = {
+      ts,
+      durationMs: null,
+      parametersId: null,
+      visibilitiesId: null,
+      calculations: null,
+    };
+  }
+  let duration = 0;
+  let parameters = 0;
+  let visibilities = 0;
+  let length = 0;
+  let maxLength = 0;
+  for (const poll of polls) {
+    [poll.durationMs, duration] = readOptional(input, duration);
+    [poll.parametersId, parameters] = readOptional(input, parameters);
+    [poll.visibilitiesId, visibilities] = readOptional(input, visibilities);
+    let calcLength: number | null;
+    [calcLength, length] = readOptional(input, length);
+    if (calcLength !== null) {
+      poll.calculations = new Int32Array(calcLength);
+      if (calcLength > maxLength) maxLength = calcLength;
+    }
+  }
+  for (let column = 0; column < maxLength; column++) {
+    let previous = 0;
+    for (const poll of polls) {
+      const table = poll.calculations;
+      if (table === null || table.length <= column) continue;
+      previous += input.int();
+      table[column] = previous;
+    }
+  }
+  if (!input.done) throw new CodecError("trailing bytes after chunk");
+  return polls;
+}
+
+/** A snapshot table (parameters, visibilities, a calculation base) as stored: deflated. */
+export function encodeSnapshot(values: Int32Array | Int8Array): Uint8Array {
+  return deflate(tableBytes(values));
+}
+
+export function decodeInt32Snapshot(data: Uint8Array): Int32Array {
+  const bytes = inflate(data);
+  if (bytes.length % 4 !== 0) throw new CodecError("int32 snapshot length is not a multiple of 4");
+  return new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4).slice();
+}
+
+export function decodeInt8Snapshot(data: Uint8Array): Int8Array {
+  const bytes = inflate(data);
+  return new Int8Array(bytes.buffer, bytes.byteOffset, bytes.length).slice();
+}
