@@ -25,6 +25,7 @@ export interface Config {
   timeoutSec: number;
   retries: number;
   dbRetentionDays: number;
+  dbSynchronous: "full" | "normal";
   weeklyDay: Weekday | "daily";
   csvDelimiter: string;
   csvDecimal: "." | ",";
@@ -114,6 +115,11 @@ const SETTINGS = {
   timeoutSec: { env: "TIMEOUT_SEC", parse: integer(1, 3600), fallback: 60 },
   retries: { env: "RETRIES", parse: integer(0, 10), fallback: 3 },
   dbRetentionDays: { env: "DB_RETENTION_DAYS", parse: integer(1, 36_500), fallback: 365 },
+  dbSynchronous: {
+    env: "DB_SYNCHRONOUS",
+    parse: oneOf(["full", "normal"] as const),
+    fallback: "full",
+  },
   weeklyDay: { env: "WEEKLY_DAY", parse: oneOf([...WEEKDAYS, "daily"]), fallback: "mon" },
   csvDelimiter: {
     env: "CSV_DELIMITER",

@@ -9,7 +9,7 @@ import type { Config } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { type ClientOptions, readAllTables, type Reading } from "./luxtronik/client.ts";
 import { ProtocolError } from "./luxtronik/protocol.ts";
-import type { Storage } from "./storage.ts";
+import type { Poll, Storage } from "./storage.ts";
 
 /** How long to wait after an unexpected error before the loop starts again. */
 export const SUPERVISOR_RESTART_MS = 5_000;
@@ -67,6 +67,16 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * Where readings and gaps go. By default straight into the storage; the service passes a
+ * DiskFullBuffer (diskwatch.ts), which holds them in memory while the disk is full.
+ * "held" = not on disk yet.
+ */
+export interface PollSink {
+  storePoll(poll: Poll): "stored" | "duplicate" | "held";
+  storeGap(ts: number, reason: string): "stored" | "held";
+}
+
 export interface PollerOptions {
   config: Pick<Config, "host" | "port" | "intervalSec" | "timeoutSec" | "retries">;
   storage: Storage;
@@ -74,6 +84,8 @@ export interface PollerOptions {
   /** The transport; tests may pass a different reader, the service uses the real client. */
   read?: (options: ClientOptions) => Promise<Reading>;
   random?: () => number;
+  /** Default: `storage` itself, with no holding on a full disk. */
+  sink?: PollSink;
   /** Called after each stored poll (roll-ups, dashboard, tests). */
   onStored?: (ts: number) => void;
 }
@@ -84,10 +96,16 @@ export class Poller {
   storedPolls = 0;
   readonly #read: (options: ClientOptions) => Promise<Reading>;
   readonly #random: () => number;
+  readonly #sink: PollSink;
 
   constructor(private readonly options: PollerOptions) {
     this.#read = options.read ?? readAllTables;
     this.#random = options.random ?? Math.random;
+    const { storage } = options;
+    this.#sink = options.sink ?? {
+      storePoll: (poll) => storage.insertPoll(poll) ? "stored" : "duplicate",
+      storeGap: (ts, reason) => (storage.insertGap(ts, reason), "stored"),
+    };
   }
 
   /** Runs the loop under a supervisor: an unexpected error restarts it after 5 s. */
@@ -120,7 +138,7 @@ export class Poller {
 
   /** One poll with retries; stores the reading or a gap. Returns true if stored. */
   async pollOnce(signal?: AbortSignal): Promise<boolean> {
-    const { config, storage, logger } = this.options;
+    const { config, logger } = this.options;
     const ts = Date.now();
     let lastError: unknown;
     for (let attempt = 0; attempt <= config.retries; attempt++) {
@@ -136,13 +154,19 @@ export class Poller {
           signal,
         });
         if (signal?.aborted) return false;
-        storage.insertPoll({ ts: Date.now(), ...reading });
-        this.storedPolls++;
+        const storedTs = Date.now();
+        const outcome = this.#sink.storePoll({ ts: storedTs, ...reading });
         if (this.#failedPolls > 0) {
           logger.info("heat pump reachable again", { after_failed_polls: this.#failedPolls });
         }
         this.#failedPolls = 0;
-        logger.info("poll stored", { duration_ms: reading.durationMs, attempts: attempt + 1 });
+        if (outcome === "held") return false;
+        this.storedPolls++;
+        logger.info("poll stored", {
+          ts: new Date(storedTs).toISOString(),
+          duration_ms: reading.durationMs,
+          attempts: attempt + 1,
+        });
         this.options.onStored?.(ts);
         return true;
       } catch (error) {
@@ -153,7 +177,7 @@ export class Poller {
     }
     this.#failedPolls++;
     const reason = describeError(lastError);
-    storage.insertGap(ts, reason);
+    this.#sink.storeGap(ts, reason);
     logger.warn("poll failed; gap recorded", {
       attempts: config.retries + 1,
       consecutive_failures: this.#failedPolls,

@@ -249,6 +249,13 @@ export class Storage {
     this.#statements.insertGap.run(ts, reason);
   }
 
+  /** Stores gaps in one transaction (all or none). */
+  insertGaps(gaps: Iterable<Gap>): void {
+    this.#write(() => {
+      for (const gap of gaps) this.#statements.insertGap.run(gap.ts, gap.reason);
+    });
+  }
+
   gaps(from: number, to: number): Gap[] {
     return this.#db.prepare("SELECT ts, reason FROM gaps WHERE ts >= ? AND ts < ? ORDER BY ts")
       .all(from, to) as unknown as Gap[];

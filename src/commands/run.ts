@@ -1,6 +1,8 @@
 /** `run`: the service. Polls, stores and rolls up until SIGTERM/SIGINT, then exits 0. */
 import { type Config, ConfigError } from "../config.ts";
 import type { Logger } from "../log.ts";
+import { DiskFullBuffer } from "../diskwatch.ts";
+import { runMaintenance } from "../maintenance.ts";
 import { Poller } from "../service.ts";
 import { Storage } from "../storage.ts";
 import {
@@ -18,7 +20,12 @@ export async function runService(
   signal: AbortSignal,
 ): Promise<void> {
   if (!config.host) throw new ConfigError(["HOST: required for run (the heat pump's address)"]);
-  const storage = Storage.open(config.cachePath);
+  // The writer lock makes a second service on the same file exit with a clear message.
+  const storage = Storage.open(config.cachePath, {
+    lock: true,
+    synchronous: config.dbSynchronous,
+  });
+  const buffer = new DiskFullBuffer(storage, logger);
   logger.info("service started", {
     host: config.host,
     port: config.port,
@@ -26,8 +33,13 @@ export async function runService(
     db: config.cachePath,
   });
   try {
-    await new Poller({ config, storage, logger }).run(signal);
+    const maintenance = runMaintenance({ config, storage, logger, buffer }, signal);
+    await new Poller({ config, storage, logger, sink: buffer }).run(signal);
+    await maintenance;
   } finally {
+    if (!buffer.flush()) {
+      logger.error("disk still full at shutdown: held polls are lost", { ...buffer.held });
+    }
     storage.close();
     logger.info("service stopped");
   }
