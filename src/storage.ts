@@ -258,7 +258,10 @@ export class Storage {
 
   gaps(from: number, to: number): Gap[] {
     return this.#db.prepare("SELECT ts, reason FROM gaps WHERE ts >= ? AND ts < ? ORDER BY ts")
-      .all(from, to) as unknown as Gap[];
+      .all(from, to).map((row) => {
+        const { ts, reason } = row as unknown as Gap;
+        return { ts, reason };
+      });
   }
 
   /**
@@ -268,7 +271,7 @@ export class Storage {
    */
   *polls(from: number, to: number): Generator<StoredPoll> {
     let cursor = from - 1;
-    for (;;) {
+    while (cursor < to - 1) {
       const chunk = this.#chunks.nextEndingAfter(cursor, to);
       let limit = chunk ? Math.min(chunk.last_ts, to - 1) : to - 1;
       const recent = this.#statements.recentPage.all(cursor, limit, READ_PAGE_ROWS) as unknown[];
@@ -373,7 +376,7 @@ export class Storage {
     return rows.map((r) => r.integrity_check).join("; ");
   }
 
-  /** Folds every waiting recent row into chunks now (close, benchmarks, a quiet moment). */
+  /** Folds every waiting recent row into chunks now (end of an ingest, benchmarks). */
   fold(): void {
     while (this.#foldOnce() > 0) { /* until no recent rows wait */ }
   }
@@ -412,15 +415,8 @@ export class Storage {
   }
 
   close(): void {
-    if (this.#db.isOpen) {
-      try {
-        // Pack what waits, so a closed file is as small as it gets; a full disk can wait.
-        if (this.#recentCount > 0) this.#foldWaiting();
-      } finally {
-        this.#db.close();
-        this.#lock?.release();
-      }
-    }
+    if (this.#db.isOpen) this.#db.close();
+    this.#lock?.release();
   }
 
   /** Runs `work` in a write transaction with fresh caches; rolls back on any error. */
@@ -463,7 +459,7 @@ export class Storage {
     if (this.#chunkEnd === null || ts > this.#chunkEnd) return false;
     const chunk = this.#chunks.atOrBefore(ts);
     if (!chunk || chunk.last_ts < ts) return false;
-    return this.#chunks.decode(chunk).some((p) => p.ts === ts);
+    return this.#chunks.holds(chunk, ts);
   }
 
   /** The id of the snapshot equal to `values`, storing it if it differs from the latest. */
@@ -508,8 +504,10 @@ export class Storage {
   }
 
   /**
-   * Folds the oldest recent rows (up to one chunk's worth, and only those before the next
-   * chunk, so chunks never overlap) into the chunk they belong to, in one transaction.
+   * Folds the oldest recent rows (up to one chunk's worth) into chunks, in one
+   * transaction. Rows are taken in groups that belong together: all rows before the next
+   * chunk go with the chunk before them (appended if it has room, merged if they fall
+   * inside it), so chunks never overlap and each touched chunk is rewritten once.
    * Returns how many rows were folded.
    */
   #foldOnce(): number {
@@ -517,25 +515,35 @@ export class Storage {
     let newestFolded: number | null = null;
     this.#write(() => {
       const rows = this.#statements.oldestRecent.all(CHUNK_MAX_POLLS) as unknown as RecentRow[];
-      if (rows.length === 0) return;
-      const first = rows[0].ts;
-      const before = this.#chunks.atOrBefore(first);
-      const after = this.#chunks.after(first);
-      const group = after ? rows.filter((r) => r.ts < after.first_ts) : rows;
-      const joinBefore = before !== undefined &&
-        (first <= before.last_ts || before.count < CHUNK_MAX_POLLS);
-      const polls = mergeByTs(
-        joinBefore ? this.#chunks.decode(before!) : [],
-        group.map((row) => this.#fromRecent(row)),
-      );
-      if (joinBefore) this.#chunks.delete(before!.first_ts);
-      for (let i = 0; i < polls.length; i += CHUNK_MAX_POLLS) {
-        this.#chunks.insert(polls.slice(i, i + CHUNK_MAX_POLLS), (id) => this.#lengthOf(id));
+      let start = 0;
+      while (start < rows.length) {
+        const first = rows[start].ts;
+        const before = this.#chunks.atOrBefore(first);
+        const after = this.#chunks.after(first);
+        let end = start + 1;
+        while (end < rows.length && (!after || rows[end].ts < after.first_ts)) end++;
+        const group = rows.slice(start, end);
+        const joinBefore = before !== undefined &&
+          (first <= before.last_ts || before.count < CHUNK_MAX_POLLS);
+        const polls = mergeByTs(
+          joinBefore ? this.#chunks.decode(before!) : [],
+          group.map((row) => this.#fromRecent(row)),
+        );
+        if (joinBefore) this.#chunks.delete(before!.first_ts);
+        for (let i = 0; i < polls.length; i += CHUNK_MAX_POLLS) {
+          this.#chunks.insert(polls.slice(i, i + CHUNK_MAX_POLLS), (id) => this.#lengthOf(id));
+        }
+        this.#statements.deleteRecentRange.run(first, group[group.length - 1].ts);
+        newestFolded = Math.max(
+          newestFolded ?? polls[polls.length - 1].ts,
+          polls[polls.length - 1].ts,
+        );
+        start = end;
       }
-      this.#statements.deleteRecentRange.run(first, group[group.length - 1].ts);
-      this.#statements.deleteUnusedBases.run(this.#latest.get("calculations")?.id ?? -1);
-      folded = group.length;
-      newestFolded = polls[polls.length - 1].ts;
+      if (rows.length > 0) {
+        this.#statements.deleteUnusedBases.run(this.#latest.get("calculations")?.id ?? -1);
+      }
+      folded = rows.length;
     });
     this.#recentCount -= folded;
     if (newestFolded !== null) {

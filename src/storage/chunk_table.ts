@@ -4,7 +4,7 @@
  * chunk and a poll's chunk is one index lookup.
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { type ChunkPoll, decodeChunk, encodeChunk } from "./codec.ts";
+import { type ChunkPoll, decodeChunk, decodeChunkTimestamps, encodeChunk } from "./codec.ts";
 
 export interface ChunkRow {
   first_ts: number;
@@ -16,6 +16,9 @@ export interface ChunkRow {
   snapshot_ids: string;
   data: Uint8Array;
 }
+
+/** Chunks whose instants are kept decoded for duplicate checks (an ingest may jump around). */
+const TIMESTAMP_CACHE_CHUNKS = 16;
 
 const COLUMNS =
   "first_ts, last_ts, count, calculations_length, parameters_length, visibilities_length, snapshot_ids, data";
@@ -29,6 +32,7 @@ export class ChunkTable {
   readonly #end: StatementSync;
   /** The last decoded chunk: reads and duplicate checks often hit the same one again. */
   #cache: { key: string; polls: ChunkPoll[] } | null = null;
+  readonly #timestamps = new Map<string, Set<number>>();
 
   constructor(private readonly db: DatabaseSync) {
     this.#insert = db.prepare(
@@ -110,14 +114,35 @@ export class ChunkTable {
 
   /** The polls of a chunk (shared with the cache: callers must not modify them). */
   decode(row: ChunkRow): ChunkPoll[] {
-    // first/last/count identify a chunk's content: rewriting it always changes one of them.
-    const key = `${row.first_ts}:${row.last_ts}:${row.count}`;
+    const key = chunkKey(row);
     if (this.#cache?.key !== key) this.#cache = { key, polls: decodeChunk(row.data) };
     return this.#cache.polls;
   }
 
-  /** Forgets the decoded chunk (after a rollback the same key may hold other content). */
+  /** Whether the chunk holds a poll at exactly `ts`. */
+  holds(row: ChunkRow, ts: number): boolean {
+    const key = chunkKey(row);
+    let timestamps = this.#timestamps.get(key);
+    if (timestamps) {
+      this.#timestamps.delete(key); // re-inserted below: most recently used last
+    } else {
+      timestamps = new Set(decodeChunkTimestamps(row.data));
+      if (this.#timestamps.size >= TIMESTAMP_CACHE_CHUNKS) {
+        this.#timestamps.delete(this.#timestamps.keys().next().value!);
+      }
+    }
+    this.#timestamps.set(key, timestamps);
+    return timestamps.has(ts);
+  }
+
+  /** Forgets decoded chunks (after a rollback the same key may hold other content). */
   forget(): void {
     this.#cache = null;
+    this.#timestamps.clear();
   }
+}
+
+/** first/last/count identify a chunk's content: rewriting a chunk always changes one of them. */
+function chunkKey(row: ChunkRow): string {
+  return `${row.first_ts}:${row.last_ts}:${row.count}`;
 }

@@ -247,26 +247,37 @@ export function encodeChunk(polls: readonly ChunkPoll[]): Uint8Array {
   return deflate(out.finish());
 }
 
-/** The inverse of encodeChunk. */
-export function decodeChunk(data: Uint8Array): ChunkPoll[] {
-  const input = new ByteReader(inflate(data));
+/** Reads the format byte, count and instants at the start of an inflated chunk. */
+function readTimestamps(input: ByteReader): number[] {
   const format = input.byte();
   if (format !== CHUNK_FORMAT) throw new CodecError(`unknown chunk format ${format}`);
   const count = input.uint();
-  const polls: ChunkPoll[] = new Array(count);
+  const timestamps: number[] = new Array(count);
   let ts = 0;
   let step = 0;
   for (let i = 0; i < count; i++) {
     step += input.int();
     ts += step;
-    polls[i] = {
-      ts,
-      durationMs: null,
-      parametersId: null,
-      visibilitiesId: null,
-      calculations: null,
-    };
+    timestamps[i] = ts;
   }
+  return timestamps;
+}
+
+/** Only the instants of a chunk: enough to tell whether a poll is already stored. */
+export function decodeChunkTimestamps(data: Uint8Array): number[] {
+  return readTimestamps(new ByteReader(inflate(data)));
+}
+
+/** The inverse of encodeChunk. */
+export function decodeChunk(data: Uint8Array): ChunkPoll[] {
+  const input = new ByteReader(inflate(data));
+  const polls: ChunkPoll[] = readTimestamps(input).map((ts) => ({
+    ts,
+    durationMs: null,
+    parametersId: null,
+    visibilitiesId: null,
+    calculations: null,
+  }));
   let duration = 0;
   let parameters = 0;
   let visibilities = 0;

@@ -1,0 +1,385 @@
+import {
+  assert,
+  assertEquals,
+  assertSamePolls,
+  assertThrows,
+  expectedPolls,
+  lengthsOf,
+  plain,
+  random,
+  randomPolls,
+  tempDb,
+} from "./storage_helpers.ts";
+import { DatabaseSync } from "node:sqlite";
+import {
+  DatabaseLockedError,
+  isDiskFullError,
+  type Poll,
+  pruneOlderThan,
+  SCHEMA_VERSION,
+  SchemaError,
+  Storage,
+  type StoredPoll,
+} from "../src/storage.ts";
+import { CHUNK_MAX_POLLS } from "../src/storage/codec.ts";
+import { modelTables } from "../src/luxtronik/heatpump_model.ts";
+
+Deno.test("round trip: random tables, int32 extremes, varying lengths, any range", async () => {
+  const path = await tempDb();
+  const polls = randomPolls(42, 2 * CHUNK_MAX_POLLS + 500);
+  // A small fold threshold mixes recent rows and chunks; the batches mix both write paths.
+  const storage = Storage.open(path, { foldThreshold: 97 });
+  try {
+    let stored = 0;
+    for (let i = 0; i < polls.length; i += 211) {
+      stored += i % 2 === 0
+        ? storage.insertPolls(polls.slice(i, i + 211))
+        : polls.slice(i, i + 211).filter((p) => storage.insertPoll(p)).length;
+    }
+    assertEquals(stored, polls.length);
+    const expected = expectedPolls(polls);
+    assertSamePolls(storage.polls(-Infinity, Infinity), expected);
+    assertEquals(storage.countPolls(), polls.length);
+    assertEquals(storage.lastPollTs(), expected[expected.length - 1].ts);
+
+    const rand = random(7);
+    const first = expected[0].ts;
+    const span = expected[expected.length - 1].ts - first;
+    for (let k = 0; k < 25; k++) {
+      const from = first + Math.floor(rand() * span) - 1000;
+      const to = from + Math.floor(rand() * span / 3) + 1;
+      const inRange = expected.filter((p) => p.ts >= from && p.ts < to);
+      assertSamePolls(storage.polls(from, to), inRange);
+      assertEquals(storage.countPolls(from, to), inRange.length, `count ${from}..${to}`);
+      assertEquals(storage.tableLengths(from, to), lengthsOf(inRange), `lengths ${from}..${to}`);
+    }
+    assertEquals(storage.integrityCheck(), "ok");
+  } finally {
+    storage.close();
+  }
+  // And the same after reopening, with everything folded into chunks.
+  const reopened = Storage.open(path);
+  try {
+    reopened.fold();
+    assertSamePolls(reopened.polls(-Infinity, Infinity), expectedPolls(polls));
+  } finally {
+    reopened.close();
+  }
+});
+
+Deno.test("an instant already stored is refused, whether recent or in a chunk", async () => {
+  const storage = Storage.open(await tempDb(), { foldThreshold: 10 });
+  try {
+    const polls = randomPolls(1, 25).sort((a, b) => a.ts - b.ts);
+    assertEquals(storage.insertPolls(polls), 25);
+    // 20 are in chunks, 5 are recent rows now.
+    assertEquals(storage.insertPoll(polls[3]), false);
+    assertEquals(storage.insertPoll(polls[24]), false);
+    assertEquals(storage.insertPolls([...polls, { ...polls[0], ts: polls[0].ts + 1 }]), 1);
+    assertEquals(storage.countPolls(), 26);
+    // A poll in the middle of a chunk's span that is not there yet goes in.
+    assert(storage.insertPoll({ ...polls[5], ts: polls[5].ts + 1 }));
+    assertEquals(storage.countPolls(), 27);
+  } finally {
+    storage.close();
+  }
+});
+
+Deno.test("a day of the dynamic model packs below 100 bytes per poll", async () => {
+  const path = await tempDb();
+  const storage = Storage.open(path);
+  const start = Date.UTC(2026, 2, 28);
+  for (let i = 0; i < 2880; i++) {
+    storage.insertPoll({
+      ts: start + i * 30_000,
+      durationMs: 40,
+      ...modelTables(start / 1000 + i * 30),
+    });
+  }
+  storage.close();
+  const size = Deno.statSync(path).size;
+  assert(size / 2880 <= 100, `${size / 2880} bytes per poll`);
+  const reopened = Storage.open(path);
+  try {
+    const polls = [...reopened.polls(start, start + 86_400_000)];
+    assertEquals(polls.length, 2880);
+    assertEquals(
+      Array.from(polls[1234].calculations!),
+      Array.from(modelTables(start / 1000 + 1234 * 30).calculations),
+    );
+    const firmware = String.fromCharCode(...polls[0].calculations!.subarray(81, 88));
+    assertEquals(firmware, "V3.89.4");
+    assertEquals(polls[0].durationMs, 40);
+  } finally {
+    reopened.close();
+  }
+});
+
+Deno.test("a poll without calculations and a store without parameters read back as null", async () => {
+  const storage = Storage.open(await tempDb());
+  try {
+    storage.insertPoll({ ts: 1000, calculations: null, parameters: null, visibilities: null });
+    storage.insertPoll({
+      ts: 2000,
+      calculations: Int32Array.of(1, 2),
+      parameters: null,
+      visibilities: null,
+    });
+    const polls = [...storage.polls(0, 3000)].map(plain);
+    assertEquals(polls, [
+      { ts: 1000, durationMs: null, calculations: null, parameters: null, visibilities: null },
+      { ts: 2000, durationMs: null, calculations: [1, 2], parameters: null, visibilities: null },
+    ]);
+    assertEquals(storage.tableLengths(0, 3000), {
+      calculations: 2,
+      parameters: 0,
+      visibilities: 0,
+    });
+    assertEquals([...storage.polls(3000, 4000)], []);
+    assertEquals(storage.tableLengths(3000, 4000), {
+      calculations: 0,
+      parameters: 0,
+      visibilities: 0,
+    });
+    assertEquals(storage.lastPollTs(), 2000);
+  } finally {
+    storage.close();
+  }
+});
+
+Deno.test("meta, gaps, empty store", async () => {
+  const storage = Storage.open(await tempDb());
+  try {
+    assertEquals(storage.lastPollTs(), null);
+    assertEquals(storage.countPolls(), 0);
+    assertEquals(storage.getMeta("rollup.daily"), undefined);
+    storage.setMeta("rollup.daily", "2026-03-28");
+    storage.setMeta("rollup.daily", "2026-03-29");
+    assertEquals(storage.getMeta("rollup.daily"), "2026-03-29");
+    storage.insertGap(5000, "TimeoutError: no reply");
+    storage.insertGaps([{ ts: 1000, reason: "a" }, { ts: 9000, reason: "b" }]);
+    assertEquals(storage.gaps(1000, 9000), [
+      { ts: 1000, reason: "a" },
+      { ts: 5000, reason: "TimeoutError: no reply" },
+    ]);
+    assertEquals(storage.integrityCheck(), "ok");
+  } finally {
+    storage.close();
+  }
+});
+
+/** The first format's schema and writes, as the code on main before this change had them. */
+const VERSION_0_SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS snapshots (
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS polls (
+  ts INTEGER PRIMARY KEY,
+  duration_ms INTEGER,
+  calculations BLOB,
+  parameters_id INTEGER REFERENCES snapshots(id),
+  visibilities_id INTEGER REFERENCES snapshots(id)
+);
+CREATE TABLE IF NOT EXISTS gaps (ts INTEGER NOT NULL, reason TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS gaps_ts ON gaps(ts);
+`;
+
+function bytesOf(values: Int32Array | Int8Array): Uint8Array {
+  return new Uint8Array(values.buffer, values.byteOffset, values.byteLength).slice();
+}
+
+/** Writes `polls` the way the version-0 Storage did (snapshot when the table changed). */
+function writeVersion0(path: string, polls: readonly Poll[]): void {
+  const db = new DatabaseSync(path);
+  db.exec("PRAGMA journal_mode = WAL");
+  db.exec(VERSION_0_SCHEMA);
+  const insertPoll = db.prepare(
+    "INSERT OR IGNORE INTO polls (ts, duration_ms, calculations, parameters_id, visibilities_id) VALUES (?, ?, ?, ?, ?)",
+  );
+  const insertSnapshot = db.prepare("INSERT INTO snapshots (kind, data) VALUES (?, ?)");
+  const latest = new Map<string, { id: number; bytes: string }>();
+  const snapshotId = (kind: string, values: Int32Array | Int8Array | null) => {
+    const last = latest.get(kind);
+    if (values === null) return last?.id ?? null;
+    const bytes = bytesOf(values);
+    if (last && last.bytes === bytes.join()) return last.id;
+    const id = Number(insertSnapshot.run(kind, bytes).lastInsertRowid);
+    latest.set(kind, { id, bytes: bytes.join() });
+    return id;
+  };
+  db.exec("BEGIN");
+  for (const poll of polls) {
+    insertPoll.run(
+      poll.ts,
+      poll.durationMs ?? null,
+      poll.calculations ? bytesOf(poll.calculations) : null,
+      snapshotId("parameters", poll.parameters),
+      snapshotId("visibilities", poll.visibilities),
+    );
+  }
+  db.exec("INSERT INTO gaps (ts, reason) VALUES (123, 'ConnectionClosedError: reset')");
+  db.exec("INSERT INTO meta (key, value) VALUES ('rollup.daily', '2026-03-28')");
+  db.exec("COMMIT");
+  db.close();
+}
+
+Deno.test("a database of the first format is migrated without loss", async () => {
+  const path = await tempDb("old.db");
+  const polls = randomPolls(3, CHUNK_MAX_POLLS + 300);
+  writeVersion0(path, polls);
+  const sizeBefore = Deno.statSync(path).size;
+  const storage = Storage.open(path);
+  try {
+    assertSamePolls(storage.polls(-Infinity, Infinity), expectedPolls(polls));
+    assertEquals(storage.gaps(0, 1000), [{ ts: 123, reason: "ConnectionClosedError: reset" }]);
+    assertEquals(storage.getMeta("rollup.daily"), "2026-03-28");
+    assertEquals(storage.integrityCheck(), "ok");
+    // New polls go on after the migrated ones.
+    const next = { ...polls[0], ts: Math.max(...polls.map((p) => p.ts)) + 30_000 };
+    assert(storage.insertPoll(next));
+    assertEquals(storage.countPolls(), polls.length + 1);
+  } finally {
+    storage.close();
+  }
+  const db = new DatabaseSync(path);
+  try {
+    assertEquals(
+      (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version,
+      SCHEMA_VERSION,
+    );
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all()
+      .map((r) => (r as { name: string }).name);
+    assert(!tables.includes("polls") && !tables.includes("snapshots"), tables.join());
+  } finally {
+    db.close();
+  }
+  assert(Deno.statSync(path).size < sizeBefore, "the migrated file is smaller");
+});
+
+Deno.test("a database of a newer schema is refused with a clear message", async () => {
+  const path = await tempDb();
+  const db = new DatabaseSync(path);
+  db.exec(`PRAGMA user_version = ${SCHEMA_VERSION + 1}`);
+  db.close();
+  const error = assertThrows(() => Storage.open(path), SchemaError);
+  assert(error.message.includes("newer than this lux-logger understands"), error.message);
+});
+
+Deno.test("a file that is not a database gives a StorageError naming it", async () => {
+  const path = await tempDb();
+  Deno.writeTextFileSync(path, "this is not sqlite ".repeat(100));
+  const error = assertThrows(() => Storage.open(path));
+  assert(error.message.includes(`cannot open database ${path}`), error.message);
+});
+
+Deno.test("the writer lock admits one service per database and is released on close", async () => {
+  const path = await tempDb();
+  const first = Storage.open(path, { lock: true });
+  try {
+    const error = assertThrows(() => Storage.open(path, { lock: true }), DatabaseLockedError);
+    assert(error.message.includes(`pid ${Deno.pid}`), error.message);
+    assert(error.message.includes("already in use"), error.message);
+    // Readers (export) need no lock.
+    const reader = Storage.open(path);
+    reader.close();
+  } finally {
+    first.close();
+  }
+  Storage.open(path, { lock: true }).close();
+});
+
+Deno.test("two connections writing the same file see each other's snapshots and folds", async () => {
+  const path = await tempDb();
+  const a = Storage.open(path, { foldThreshold: 5 });
+  const b = Storage.open(path, { foldThreshold: 5 });
+  try {
+    const polls = randomPolls(9, 60).sort((x, y) => x.ts - y.ts);
+    for (let i = 0; i < polls.length; i++) {
+      // Fresh parameter tables every few polls, written by either connection.
+      const poll = i % 7 === 0 ? { ...polls[i], parameters: Int32Array.of(i, i + 1) } : polls[i];
+      polls[i] = poll;
+      assert((i % 3 === 0 ? a : b).insertPoll(poll));
+    }
+    assertSamePolls(a.polls(-Infinity, Infinity), expectedPolls(polls));
+    assertSamePolls(b.polls(-Infinity, Infinity), expectedPolls(polls));
+  } finally {
+    a.close();
+    b.close();
+  }
+});
+
+Deno.test("retention deletes older polls and gaps in batches, and unused snapshots", async () => {
+  const path = await tempDb();
+  const storage = Storage.open(path, { foldThreshold: 50 });
+  try {
+    const polls = randomPolls(5, CHUNK_MAX_POLLS + 700).sort((a, b) => a.ts - b.ts);
+    storage.insertPolls(polls.slice(0, polls.length - 30));
+    storage.insertPolls(polls.slice(polls.length - 30));
+    for (const poll of polls.slice(0, 700)) storage.insertGap(poll.ts, "gap");
+    const cutoff = polls[1000].ts + 1;
+    let batches = 0;
+    for (;;) {
+      const removed = storage.pruneBatch(cutoff);
+      if (removed === 0) break;
+      assert(removed <= CHUNK_MAX_POLLS, `batch of ${removed}`);
+      batches++;
+    }
+    assert(batches >= 2, `${batches} batches`);
+    assertSamePolls(
+      storage.polls(-Infinity, Infinity),
+      expectedPolls(polls).filter((p) => p.ts >= cutoff),
+    );
+    assertEquals(storage.gaps(-Infinity, Infinity).length, 0);
+    assertEquals(storage.integrityCheck(), "ok");
+    // Everything after a later cutoff, via the yielding loop.
+    const later = polls[polls.length - 10].ts;
+    assertEquals(await pruneOlderThan(storage, later), polls.length - 10 - 1001);
+    assertEquals(storage.countPolls(), 10);
+    assertSamePolls(storage.polls(-Infinity, Infinity), expectedPolls(polls).slice(-10));
+  } finally {
+    storage.close();
+  }
+  const db = new DatabaseSync(path);
+  const kinds = db.prepare("SELECT kind, count(*) AS n FROM table_snapshots GROUP BY kind").all();
+  db.close();
+  for (const row of kinds as { kind: string; n: number }[]) {
+    assert(row.n <= 3, `${row.n} ${row.kind} snapshots left`);
+  }
+});
+
+Deno.test("a full database (max_page_count) refuses writes without damage, then takes them", async () => {
+  const path = await tempDb();
+  const storage = Storage.open(path, { maxPageCount: 16 });
+  try {
+    const polls = randomPolls(11, 400).sort((a, b) => a.ts - b.ts);
+    let stored = 0;
+    let error: unknown;
+    for (const poll of polls) {
+      try {
+        storage.insertPoll(poll);
+        stored++;
+      } catch (e) {
+        error = e;
+        break;
+      }
+    }
+    assert(isDiskFullError(error), String(error));
+    assertEquals(storage.integrityCheck(), "ok");
+    assertEquals(storage.countPolls(), stored);
+    storage.setMaxPageCount(100_000);
+    assertEquals(storage.insertPolls(polls), polls.length - stored);
+    assertSamePolls(storage.polls(-Infinity, Infinity), expectedPolls(polls));
+  } finally {
+    storage.close();
+  }
+});
+
+Deno.test("isDiskFullError recognises SQLite's and the file system's wording only", () => {
+  assert(isDiskFullError(new Error("database or disk is full")));
+  assert(isDiskFullError(new Error("No space left on device (os error 28)")));
+  assert(!isDiskFullError(new Error("database is locked")));
+  assert(!isDiskFullError("database or disk is full"));
+});
