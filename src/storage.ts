@@ -24,7 +24,9 @@ import { type ChunkRow, ChunkTable } from "./storage/chunk_table.ts";
 import {
   CHUNK_MAX_POLLS,
   type ChunkPoll,
+  chunkPollAt,
   countChanged,
+  decodeChunkColumns,
   decodeInt32Snapshot,
   decodeInt8Snapshot,
   decodeSparseDelta,
@@ -50,7 +52,9 @@ export interface Poll {
 
 /**
  * A stored poll with the tables in force at that instant (`null`: never read so far).
- * Polls that share a parameter or visibility snapshot share the same array: read-only.
+ * Treat the tables as read-only: polls with the same parameter or visibility snapshot
+ * share one array, and calculations are views of their chunk's buffer (keeping one poll
+ * keeps its chunk, about 1 MB, alive; copy with `.slice()` to keep many).
  */
 export interface StoredPoll {
   ts: number;
@@ -276,27 +280,26 @@ export class Storage {
       let limit = chunk ? Math.min(chunk.last_ts, to - 1) : to - 1;
       const recent = this.#statements.recentPage.all(cursor, limit, READ_PAGE_ROWS) as unknown[];
       if (recent.length === READ_PAGE_ROWS) limit = (recent[recent.length - 1] as RecentRow).ts;
-      const fromChunk = chunk
-        ? this.#chunks.decode(chunk).filter((p) => p.ts > cursor && p.ts <= limit)
-        : [];
-      if (fromChunk.length === 0 && recent.length === 0) {
-        if (!chunk) return;
-        cursor = limit;
-        continue;
-      }
+      // Decoded afresh as columns, not from the shared cache: few allocations, and the
+      // calculations handed out are views of this decode's own buffer, so a caller that
+      // writes into one cannot corrupt the store.
+      const columns = chunk ? decodeChunkColumns(chunk.data) : null;
+      const ts = columns?.ts ?? new Float64Array();
       let i = 0;
+      while (i < ts.length && ts[i] <= cursor) i++;
       let j = 0;
-      while (i < fromChunk.length || j < recent.length) {
+      for (;;) {
+        const inChunk = i < ts.length && ts[i] <= limit;
         const row = recent[j] as RecentRow | undefined;
-        let next: ChunkPoll;
-        if (i < fromChunk.length && (!row || fromChunk[i].ts < row.ts)) next = fromChunk[i++];
-        else {
-          next = this.#fromRecent(row!);
+        if (!inChunk && !row) break;
+        if (inChunk && (!row || ts[i] < row.ts)) {
+          yield this.#stored(chunkPollAt(columns!, i++));
+        } else {
+          yield this.#stored(this.#fromRecent(row!));
           j++;
         }
-        cursor = next.ts;
-        yield this.#stored(next);
       }
+      if (!chunk && recent.length === 0) return;
       cursor = limit;
     }
   }
@@ -614,7 +617,7 @@ export class Storage {
     return {
       ts: poll.ts,
       durationMs: poll.durationMs,
-      calculations: poll.calculations ? poll.calculations.slice() : null,
+      calculations: poll.calculations,
       parameters: this.#snapshotValues(poll.parametersId) as Int32Array | null,
       visibilities: this.#snapshotValues(poll.visibilitiesId) as Int8Array | null,
     };

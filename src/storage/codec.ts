@@ -199,10 +199,6 @@ function writeOptional(out: ByteWriter, value: number | null, previous: number):
   return coded;
 }
 
-function readOptional(input: ByteReader, previous: number): [number | null, number] {
-  const coded = previous + input.int();
-  return [coded === 0 ? null : coded - 1, coded];
-}
 
 /**
  * Encodes polls (strictly increasing ts) into one deflated chunk. Layout before deflating:
@@ -268,43 +264,83 @@ export function decodeChunkTimestamps(data: Uint8Array): number[] {
   return readTimestamps(new ByteReader(inflate(data)));
 }
 
-/** The inverse of encodeChunk. */
-export function decodeChunk(data: Uint8Array): ChunkPoll[] {
+/**
+ * A decoded chunk, column by column: plain number arrays and one buffer holding every
+ * calculation, so decoding allocates a handful of objects however many polls it holds
+ * (a long export then keeps flat memory). `null` is NaN in the optional columns and -1
+ * in `lengths`.
+ */
+export interface ChunkColumns {
+  count: number;
+  ts: Float64Array;
+  durationMs: Float64Array;
+  parametersId: Float64Array;
+  visibilitiesId: Float64Array;
+  lengths: Int32Array;
+  offsets: Int32Array;
+  values: Int32Array;
+}
+
+/** The inverse of encodeChunk, as columns. */
+export function decodeChunkColumns(data: Uint8Array): ChunkColumns {
   const input = new ByteReader(inflate(data));
-  const polls: ChunkPoll[] = readTimestamps(input).map((ts) => ({
-    ts,
-    durationMs: null,
-    parametersId: null,
-    visibilitiesId: null,
-    calculations: null,
-  }));
-  let duration = 0;
-  let parameters = 0;
-  let visibilities = 0;
-  let length = 0;
+  const ts = Float64Array.from(readTimestamps(input));
+  const count = ts.length;
+  const durationMs = new Float64Array(count);
+  const parametersId = new Float64Array(count);
+  const visibilitiesId = new Float64Array(count);
+  const lengths = new Int32Array(count);
+  const offsets = new Int32Array(count);
+  const previous = [0, 0, 0, 0];
+  const next = (column: number): number => {
+    previous[column] += input.int();
+    return previous[column] === 0 ? NaN : previous[column] - 1;
+  };
+  let total = 0;
   let maxLength = 0;
-  for (const poll of polls) {
-    [poll.durationMs, duration] = readOptional(input, duration);
-    [poll.parametersId, parameters] = readOptional(input, parameters);
-    [poll.visibilitiesId, visibilities] = readOptional(input, visibilities);
-    let calcLength: number | null;
-    [calcLength, length] = readOptional(input, length);
-    if (calcLength !== null) {
-      poll.calculations = new Int32Array(calcLength);
-      if (calcLength > maxLength) maxLength = calcLength;
-    }
+  for (let i = 0; i < count; i++) {
+    durationMs[i] = next(0);
+    parametersId[i] = next(1);
+    visibilitiesId[i] = next(2);
+    const length = next(3);
+    lengths[i] = Number.isNaN(length) ? -1 : length;
+    offsets[i] = total;
+    total += Math.max(lengths[i], 0);
+    maxLength = Math.max(maxLength, lengths[i]);
   }
+  const values = new Int32Array(total);
   for (let column = 0; column < maxLength; column++) {
-    let previous = 0;
-    for (const poll of polls) {
-      const table = poll.calculations;
-      if (table === null || table.length <= column) continue;
-      previous += input.int();
-      table[column] = previous;
+    let value = 0;
+    for (let i = 0; i < count; i++) {
+      if (lengths[i] <= column) continue;
+      value += input.int();
+      values[offsets[i] + column] = value;
     }
   }
   if (!input.done) throw new CodecError("trailing bytes after chunk");
-  return polls;
+  return { count, ts, durationMs, parametersId, visibilitiesId, lengths, offsets, values };
+}
+
+const orNull = (value: number): number | null => (Number.isNaN(value) ? null : value);
+
+/** Poll `i` of decoded columns; its calculations are a view of the chunk's buffer. */
+export function chunkPollAt(columns: ChunkColumns, i: number): ChunkPoll {
+  const length = columns.lengths[i];
+  return {
+    ts: columns.ts[i],
+    durationMs: orNull(columns.durationMs[i]),
+    parametersId: orNull(columns.parametersId[i]),
+    visibilitiesId: orNull(columns.visibilitiesId[i]),
+    calculations: length < 0
+      ? null
+      : columns.values.subarray(columns.offsets[i], columns.offsets[i] + length),
+  };
+}
+
+/** The inverse of encodeChunk. */
+export function decodeChunk(data: Uint8Array): ChunkPoll[] {
+  const columns = decodeChunkColumns(data);
+  return Array.from({ length: columns.count }, (_, i) => chunkPollAt(columns, i));
 }
 
 /** A snapshot table (parameters, visibilities, a calculation base) as stored: deflated. */
