@@ -223,29 +223,18 @@ export class Storage {
    * transaction, so it never delays or endangers the polls just written.
    */
   insertPolls(polls: Iterable<Poll>): number {
+    const batch = Array.isArray(polls) ? polls as Poll[] : [...polls];
+    let direct = false;
     const inserted = this.#write(() => {
-      let count = 0;
-      for (const poll of polls) {
-        if (this.#inChunks(poll.ts)) continue;
-        const parametersId = this.#snapshotId("parameters", poll.parameters);
-        const visibilitiesId = this.#snapshotId("visibilities", poll.visibilities);
-        let base: number | null = null;
-        let delta: Uint8Array | null = null;
-        if (poll.calculations) [base, delta] = this.#calculationsDelta(poll.calculations);
-        const result = this.#statements.insertRecent.run(
-          poll.ts,
-          poll.durationMs == null ? null : Math.round(poll.durationMs),
-          parametersId,
-          visibilitiesId,
-          base,
-          delta,
-        );
-        count += Number(result.changes);
-      }
-      return count;
+      // A big batch (ingest) with nothing waiting goes straight into chunks: the same
+      // single transaction, without the detour through recent rows.
+      direct = batch.length >= this.#foldThreshold && this.#recentCount === 0;
+      return direct ? this.#insertIntoChunks(batch) : this.#insertRecent(batch);
     });
-    this.#recentCount += inserted;
-    if (this.#recentCount >= this.#foldThreshold) this.#foldWaiting();
+    if (!direct) {
+      this.#recentCount += inserted;
+      if (this.#recentCount >= this.#foldThreshold) this.#foldWaiting();
+    }
     return inserted;
   }
 
@@ -506,53 +495,95 @@ export class Storage {
     }
   }
 
+  #insertRecent(polls: readonly Poll[]): number {
+    let count = 0;
+    for (const poll of polls) {
+      if (this.#inChunks(poll.ts)) continue;
+      const parametersId = this.#snapshotId("parameters", poll.parameters);
+      const visibilitiesId = this.#snapshotId("visibilities", poll.visibilities);
+      let base: number | null = null;
+      let delta: Uint8Array | null = null;
+      if (poll.calculations) [base, delta] = this.#calculationsDelta(poll.calculations);
+      const result = this.#statements.insertRecent.run(
+        poll.ts,
+        roundDuration(poll.durationMs),
+        parametersId,
+        visibilitiesId,
+        base,
+        delta,
+      );
+      count += Number(result.changes);
+    }
+    return count;
+  }
+
+  #insertIntoChunks(polls: readonly Poll[]): number {
+    const seen = new Set<number>();
+    const fresh: ChunkPoll[] = [];
+    let sorted = true;
+    for (const poll of polls) {
+      if (seen.has(poll.ts) || this.#inChunks(poll.ts)) continue;
+      seen.add(poll.ts);
+      if (fresh.length > 0 && poll.ts < fresh[fresh.length - 1].ts) sorted = false;
+      fresh.push({
+        ts: poll.ts,
+        durationMs: roundDuration(poll.durationMs),
+        parametersId: this.#snapshotId("parameters", poll.parameters),
+        visibilitiesId: this.#snapshotId("visibilities", poll.visibilities),
+        calculations: poll.calculations,
+      });
+    }
+    if (!sorted) fresh.sort((a, b) => a.ts - b.ts);
+    this.#mergeIntoChunks(fresh);
+    return fresh.length;
+  }
+
   /**
-   * Folds the oldest recent rows (up to one chunk's worth) into chunks, in one
-   * transaction. Rows are taken in groups that belong together: all rows before the next
-   * chunk go with the chunk before them (appended if it has room, merged if they fall
-   * inside it), so chunks never overlap and each touched chunk is rewritten once.
-   * Returns how many rows were folded.
+   * Folds the oldest recent rows (up to one chunk's worth) into chunks in one
+   * transaction. Returns how many rows were folded.
    */
   #foldOnce(): number {
     let folded = 0;
-    let newestFolded: number | null = null;
     this.#write(() => {
       const rows = this.#statements.oldestRecent.all(CHUNK_MAX_POLLS) as unknown as RecentRow[];
-      let start = 0;
-      while (start < rows.length) {
-        const first = rows[start].ts;
-        const before = this.#chunks.atOrBefore(first);
-        const after = this.#chunks.after(first);
-        let end = start + 1;
-        while (end < rows.length && (!after || rows[end].ts < after.first_ts)) end++;
-        const group = rows.slice(start, end);
-        const joinBefore = before !== undefined &&
-          (first <= before.last_ts || before.count < CHUNK_MAX_POLLS);
-        const polls = mergeByTs(
-          joinBefore ? this.#chunks.decode(before!) : [],
-          group.map((row) => this.#fromRecent(row)),
-        );
-        if (joinBefore) this.#chunks.delete(before!.first_ts);
-        for (let i = 0; i < polls.length; i += CHUNK_MAX_POLLS) {
-          this.#chunks.insert(polls.slice(i, i + CHUNK_MAX_POLLS), (id) => this.#lengthOf(id));
-        }
-        this.#statements.deleteRecentRange.run(first, group[group.length - 1].ts);
-        newestFolded = Math.max(
-          newestFolded ?? polls[polls.length - 1].ts,
-          polls[polls.length - 1].ts,
-        );
-        start = end;
-      }
-      if (rows.length > 0) {
-        this.#statements.deleteUnusedBases.run(this.#latest.get("calculations")?.id ?? -1);
-      }
+      if (rows.length === 0) return;
+      this.#mergeIntoChunks(rows.map((row) => this.#fromRecent(row)));
+      this.#statements.deleteRecentRange.run(rows[0].ts, rows[rows.length - 1].ts);
+      this.#statements.deleteUnusedBases.run(this.#latest.get("calculations")?.id ?? -1);
       folded = rows.length;
     });
     this.#recentCount -= folded;
-    if (newestFolded !== null) {
-      this.#chunkEnd = Math.max(this.#chunkEnd ?? newestFolded, newestFolded);
-    }
     return folded;
+  }
+
+  /**
+   * Puts polls (sorted, none stored yet) into chunks, inside the caller's transaction.
+   * They go in groups that belong together: all polls before the next chunk go with the
+   * chunk before them (appended if it has room, merged if they fall inside it), so
+   * chunks never overlap and each chunk touched is rewritten once.
+   */
+  #mergeIntoChunks(polls: readonly ChunkPoll[]): void {
+    let start = 0;
+    while (start < polls.length) {
+      const first = polls[start].ts;
+      const before = this.#chunks.atOrBefore(first);
+      const after = this.#chunks.after(first);
+      let end = start + 1;
+      while (end < polls.length && (!after || polls[end].ts < after.first_ts)) end++;
+      const joinBefore = before !== undefined &&
+        (first <= before.last_ts || before.count < CHUNK_MAX_POLLS);
+      const merged = mergeByTs(
+        joinBefore ? this.#chunks.decode(before!) : [],
+        polls.slice(start, end),
+      );
+      if (joinBefore) this.#chunks.delete(before!.first_ts);
+      for (let i = 0; i < merged.length; i += CHUNK_MAX_POLLS) {
+        this.#chunks.insert(merged.slice(i, i + CHUNK_MAX_POLLS), (id) => this.#lengthOf(id));
+      }
+      const newest = merged[merged.length - 1].ts;
+      this.#chunkEnd = Math.max(this.#chunkEnd ?? newest, newest);
+      start = end;
+    }
   }
 
   /** Deletes parameter/visibility snapshots no poll refers to any more (after retention). */
@@ -645,6 +676,10 @@ export class Storage {
     if (known !== undefined) return known;
     return this.#snapshotValues(id)?.length ?? 0;
   }
+}
+
+function roundDuration(durationMs: number | null | undefined): number | null {
+  return durationMs == null ? null : Math.round(durationMs);
 }
 
 /** Two ts-sorted lists as one (instants are unique across them). */

@@ -17,6 +17,10 @@ import { deflateRawSync, inflateRawSync } from "node:zlib";
 export const CHUNK_MAX_POLLS = 1440;
 /** Chunk layout version, the first byte after inflating. */
 const CHUNK_FORMAT = 1;
+/** Column encodings in a chunk: one value for all polls, or differences poll to poll. */
+const COLUMN_CONSTANT = 0;
+const COLUMN_DIFFERENCES = 1;
+const EMPTY = new Int32Array(0);
 /** zlib level: 9 packs the noisy sensor columns a few percent tighter than 6, at a small cost. */
 const DEFLATE_LEVEL = 9;
 
@@ -57,11 +61,19 @@ export class ByteWriter {
   /** An unsigned integer 0..2^53 as LEB128. */
   uint(value: number): void {
     this.#reserve(8);
-    while (value >= 0x80) {
-      this.#bytes[this.#length++] = (value % 0x80) | 0x80;
+    const bytes = this.#bytes;
+    let pos = this.#length;
+    // Above 31 bits, arithmetic instead of bit operations (which work on int32).
+    while (value > 0x7fffffff) {
+      bytes[pos++] = (value % 0x80) | 0x80;
       value = Math.floor(value / 0x80);
     }
-    this.#bytes[this.#length++] = value;
+    while (value >= 0x80) {
+      bytes[pos++] = (value & 0x7f) | 0x80;
+      value >>>= 7;
+    }
+    bytes[pos++] = value;
+    this.#length = pos;
   }
 
   /** A signed integer as zigzag LEB128: small magnitudes of either sign stay short. */
@@ -137,8 +149,17 @@ export function tableBytes(values: Int32Array | Int8Array): Uint8Array {
   return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
 }
 
-export function sameValues(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
-  if (a.length !== b.length) return false;
+/** Whether two tables of the same kind hold the same values. */
+export function sameValues(a: Int32Array | Int8Array, b: Int32Array | Int8Array): boolean {
+  if (a.length !== b.length || a.BYTES_PER_ELEMENT !== b.BYTES_PER_ELEMENT) return false;
+  // Compared four bytes at a time where the layout allows: this runs for every poll.
+  const bytes = a.byteLength;
+  if (bytes % 4 === 0 && a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0) {
+    const x = new Int32Array(a.buffer, a.byteOffset, bytes / 4);
+    const y = new Int32Array(b.buffer, b.byteOffset, bytes / 4);
+    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+    return true;
+  }
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
@@ -204,7 +225,8 @@ function writeOptional(out: ByteWriter, value: number | null, previous: number):
  * Encodes polls (strictly increasing ts) into one deflated chunk. Layout before deflating:
  * format byte, count, timestamps as differences of differences, then per poll the
  * duration, snapshot ids and calculation length (each as a difference to the previous
- * poll), then the calculations column by column as differences over time.
+ * poll), then the calculations column by column: a marker byte, then either the one
+ * value of a constant column or the differences over time.
  */
 export function encodeChunk(polls: readonly ChunkPoll[]): Uint8Array {
   const out = new ByteWriter(4096);
@@ -231,11 +253,29 @@ export function encodeChunk(polls: readonly ChunkPoll[]): Uint8Array {
     length = writeOptional(out, calcLength, length);
     if (calcLength !== null && calcLength > maxLength) maxLength = calcLength;
   }
+  const tables = polls.map((poll) => poll.calculations ?? EMPTY);
   for (let column = 0; column < maxLength; column++) {
+    // Most columns hold one value for the whole chunk: a marker and the value, not a
+    // run of zero differences (less to write, deflate and read back).
+    let constant: number | null = null;
+    let varies = false;
+    for (const table of tables) {
+      if (table.length <= column) continue;
+      if (constant === null) constant = table[column];
+      else if (table[column] !== constant) {
+        varies = true;
+        break;
+      }
+    }
+    if (!varies) {
+      out.byte(COLUMN_CONSTANT);
+      out.int(constant ?? 0);
+      continue;
+    }
+    out.byte(COLUMN_DIFFERENCES);
     let previous = 0;
-    for (const poll of polls) {
-      const table = poll.calculations;
-      if (table === null || table.length <= column) continue;
+    for (const table of tables) {
+      if (table.length <= column) continue;
       out.int(table[column] - previous);
       previous = table[column];
     }
@@ -310,6 +350,13 @@ export function decodeChunkColumns(data: Uint8Array): ChunkColumns {
   }
   const values = new Int32Array(total);
   for (let column = 0; column < maxLength; column++) {
+    const kind = input.byte();
+    if (kind === COLUMN_CONSTANT) {
+      const value = input.int();
+      for (let i = 0; i < count; i++) if (lengths[i] > column) values[offsets[i] + column] = value;
+      continue;
+    }
+    if (kind !== COLUMN_DIFFERENCES) throw new CodecError(`unknown column encoding ${kind}`);
     let value = 0;
     for (let i = 0; i < count; i++) {
       if (lengths[i] <= column) continue;
