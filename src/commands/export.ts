@@ -1,5 +1,6 @@
 /** `export`: every stored poll with `from <= ts < to` as CSV or JSON. */
 import { csvLines, jsonLines, selectColumns, writeChunks } from "../csvgen.ts";
+import { Progress, withProgress } from "../progress.ts";
 import { Storage } from "../storage.ts";
 import {
   commandConfig,
@@ -41,7 +42,14 @@ export async function exportCommand(args: string[]): Promise<number> {
     ? Deno.stdout
     : await Deno.open(values.out as string, { write: true, create: true, truncate: true });
   try {
-    const polls = storage.polls(from, to);
+    const polls = withProgress(
+      storage.polls(from, to),
+      new Progress({
+        label: "export",
+        // Counting costs a moment; only a terminal shows it.
+        total: Deno.stderr.isTerminal() ? storage.countPolls(from, to) : null,
+      }),
+    );
     const pieces = format === "json" ? jsonLines(polls, config.timeZone) : csvLines(
       polls,
       selectColumns(config.csvFields, storage.tableLengths(from, to)),

@@ -1,5 +1,6 @@
 /** `ingest`: stores recorded polls through the same storage path the service uses. */
 import { createLogger } from "../log.ts";
+import { Progress } from "../progress.ts";
 import { parseRecordedPoll, readLines, RecordError } from "../recorded.ts";
 import { type Poll, Storage } from "../storage.ts";
 import { parseCommandArgs, UsageError } from "./common.ts";
@@ -18,6 +19,7 @@ export async function ingestStream(
   stream: ReadableStream<Uint8Array>,
   storage: Storage,
   report: (lineNumber: number, reason: string) => void,
+  progress?: Progress,
 ): Promise<IngestResult> {
   const result: IngestResult = { read: 0, stored: 0, rejected: 0 };
   let batch: Poll[] = [];
@@ -37,9 +39,13 @@ export async function ingestStream(
     if (batch.length >= BATCH_SIZE) {
       result.stored += storage.insertPolls(batch);
       batch = [];
+      progress?.update(result.read);
     }
   }
   result.stored += storage.insertPolls(batch);
+  // Pack the last partial batch too, so the file is as small as it gets right away.
+  storage.fold();
+  progress?.finish(result.read);
   return result;
 }
 
@@ -62,7 +68,7 @@ export async function ingestCommand(args: string[]): Promise<number> {
   try {
     const result = await ingestStream(source, storage, (line, reason) => {
       logger.warn("line rejected", { line, reason });
-    });
+    }, new Progress({ label: "ingest" }));
     logger.info("ingest finished", { ...result });
     return result.rejected > 0 ? 1 : 0;
   } finally {

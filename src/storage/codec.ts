@@ -220,7 +220,6 @@ function writeOptional(out: ByteWriter, value: number | null, previous: number):
   return coded;
 }
 
-
 /**
  * Encodes polls (strictly increasing ts) into one deflated chunk. Layout before deflating:
  * format byte, count, timestamps as differences of differences, then per poll the
