@@ -76,7 +76,10 @@ export class ByteWriter {
     this.#length = pos;
   }
 
-  /** A signed integer as zigzag LEB128: small magnitudes of either sign stay short. */
+  /**
+   * A signed integer (magnitude below 2^52) as zigzag LEB128: small magnitudes of either
+   * sign stay short.
+   */
   int(value: number): void {
     this.uint(value >= 0 ? value * 2 : -value * 2 - 1);
   }
