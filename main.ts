@@ -9,6 +9,7 @@ import { UsageError } from "./src/commands/common.ts";
 import { demoCommand } from "./src/commands/demo.ts";
 import { dumpCommand } from "./src/commands/dump.ts";
 import { exportCommand } from "./src/commands/export.ts";
+import { healthCommand } from "./src/commands/health.ts";
 import { ingestCommand } from "./src/commands/ingest.ts";
 import { runCommand } from "./src/commands/run.ts";
 import { simulateCommand } from "./src/commands/simulate.ts";
@@ -22,6 +23,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   ingest: ingestCommand,
   export: exportCommand,
   demo: demoCommand,
+  health: healthCommand,
 };
 
 const USAGE = `lux-logger ${VERSION}: logs a Luxtronik 2.x heat pump
@@ -35,6 +37,7 @@ commands:
   ingest --db PATH FILE    store recorded polls (JSON lines; - for standard input)
   export --db PATH --from T --to T   stored polls as CSV [--fields LIST] [--format csv|json] [--out FILE]
   demo                     simulator + service on loopback, writing ./demo-data/
+  health                   exit 0 if the last stored poll is recent, else 1 (HEALTH_MAX_AGE_SEC)
 
 Settings come from flags (--interval-sec 5), the environment, .env and --config FILE.
 See README.md for every setting.`;

@@ -35,6 +35,8 @@ export interface Config {
   httpHost: string;
   logLevel: LogLevel;
   logFormat: "text" | "json";
+  /** `health` fails when the newest poll is older than this; null = derived from the interval. */
+  healthMaxAgeSec?: number | null;
 }
 
 export class ConfigError extends Error {
@@ -133,6 +135,7 @@ const SETTINGS = {
   httpHost: { env: "HTTP_HOST", parse: text, fallback: "127.0.0.1" },
   logLevel: { env: "LOG_LEVEL", parse: oneOf(LOG_LEVELS), fallback: "info" },
   logFormat: { env: "LOG_FORMAT", parse: oneOf(["text", "json"] as const), fallback: "text" },
+  healthMaxAgeSec: { env: "HEALTH_MAX_AGE_SEC", parse: integer(1, 31_536_000), fallback: null },
 } as const;
 
 /** The variable names this program reads, for documentation and `--help`. */
@@ -267,6 +270,14 @@ export interface LoadOptions {
   dotenvPath?: string;
 }
 
+/**
+ * Only the variables this program knows, read one by one: the compiled binary may read
+ * exactly these (`--allow-env=HOST,PORT,…`), and `Deno.env.toObject()` would need them all.
+ */
+function settingsFromEnvironment(): Settings {
+  return Object.fromEntries(SETTING_NAMES.map((name) => [name, Deno.env.get(name)]));
+}
+
 /** Loads and validates the configuration from all sources. */
 export function loadConfig(options: LoadOptions = {}): Config {
   let yaml: Settings = {};
@@ -276,7 +287,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     yaml = parseYamlSettings(content, options.configFile);
   }
   const dotenvContent = readOptional(options.dotenvPath ?? ".env");
-  const env = options.env ?? Deno.env.toObject();
+  const env = options.env ?? settingsFromEnvironment();
   return resolveConfig(mergeSources({
     flags: options.flags ?? {},
     env,
