@@ -417,3 +417,59 @@ Deno.test("formatCell: raw * 0.1 and raw * 0.01 print as the exact decimal", () 
     if (hundredth !== exactDecimal(raw, 2)) assert.fail(`${raw} * 0.01 printed as ${hundredth}`);
   }
 });
+
+// --- field table generator -------------------------------------------------------------
+
+const TABLE_HEAD = "index\tname\ttype\tunit\twritable\n";
+const EXTRA_HEAD = "table\tindex\tcount\tname\ttype\tkind\tpreferred_name_at_index\n";
+
+/** Minimal valid reference input; `patch` replaces one of the four files. */
+function tsvs(patch: Partial<Parameters<typeof generateFieldTable>[0]> = {}) {
+  return {
+    calculations: `${TABLE_HEAD}0\tA\tCelsius\t°C\tno\n1\tB\tUnknown\t\tno\n`,
+    parameters: `${TABLE_HEAD}0\tP\tTimeOfDay\t\tyes\n`,
+    visibilities: `${TABLE_HEAD}0\tV\tUnknown\t\tno\n`,
+    extraFields: `${EXTRA_HEAD}calculations\t0\t2\tAB\tVersion\tmulti-slot field\tA\n` +
+      "calculations\t1\t1\tB_old\tUnknown\toutdated (successor B)\tB\n" +
+      "parameters\t0\t1\tP_alt\tUnknown\talternative name (lookup only)\tP\n",
+    ...patch,
+  };
+}
+
+Deno.test("gen-fields: renders preferred rows and decoded secondary rows only", () => {
+  const out = generateFieldTable(tsvs());
+  assert.match(out, /calculations: \[\n {4}\["A", "Celsius"\],\n {4}\["B", "Unknown"\],\n {2}\],/);
+  assert.match(out, /\["calculations", 0, 2, "AB", "Version"\],/);
+  assert.match(out, /\["calculations", 1, 1, "B_old", "Unknown"\],/);
+  assert.doesNotMatch(out, /P_alt/);
+  const crlf = tsvs({ parameters: tsvs().parameters.replaceAll("\n", "\r\n") });
+  assert.equal(generateFieldTable(crlf), out, "CRLF line ends are accepted");
+});
+
+Deno.test("gen-fields: rejects malformed reference data with a located message", () => {
+  const bad: [Partial<Parameters<typeof generateFieldTable>[0]>, RegExp][] = [
+    [{ calculations: "idx\tname\n" }, /calculations.tsv: header is/],
+    [{ calculations: `${TABLE_HEAD}0\tA\tCelsius\n` }, /calculations.tsv:2: 3 columns, expected 5/],
+    [{ parameters: `${TABLE_HEAD}1\tP\tUnknown\t\tno\n` }, /parameters.tsv:2: index 1, expected 0/],
+    [{ parameters: `${TABLE_HEAD}0\t\tUnknown\t\tno\n` }, /parameters.tsv:2: empty name/],
+    [{ parameters: `${TABLE_HEAD}0\tP\tWeird\t\tno\n` }, /unknown datatype "Weird"/],
+    [
+      { parameters: `${TABLE_HEAD}0\tP\tCelsius\tK\tno\n` },
+      /unit "K" but datatype Celsius has "°C"/,
+    ],
+    [{ extraFields: `${EXTRA_HEAD}modbus\t0\t1\tX\tUnknown\toutdated\tA\n` }, /unknown table/],
+    [
+      { extraFields: `${EXTRA_HEAD}calculations\t9\t1\tX\tUnknown\toutdated\tA\n` },
+      /index 9 is not/,
+    ],
+    [
+      { extraFields: `${EXTRA_HEAD}calculations\t0\t1\tX\tUnknown\toutdated\tB\n` },
+      /preferred name "B"/,
+    ],
+    [{ extraFields: `${EXTRA_HEAD}calculations\t0\t0\tX\tUnknown\toutdated\tA\n` }, /bad count 0/],
+    [{ extraFields: `${EXTRA_HEAD}calculations\t0\t1\tX\tUnknown\tmystery\tA\n` }, /unknown kind/],
+  ];
+  for (const [patch, message] of bad) {
+    assert.throws(() => generateFieldTable(tsvs(patch)), message);
+  }
+});
