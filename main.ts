@@ -71,8 +71,14 @@ export async function main(args: string[]): Promise<number> {
       return 2;
     }
     console.error(`lux-logger: ${error instanceof Error ? error.message : String(error)}`);
+    if (error instanceof Deno.errors.NotCapable) console.error(PERMISSION_HINT);
     return 1;
   }
 }
+
+/** The compiled binary cannot be given more rights at run time; say what it may touch. */
+const PERMISSION_HINT = `lux-logger: the compiled binary may read and write only ./data, ./logs and
+  ./demo-data (and read ./.env) below its working directory; keep CACHE_PATH, OUTPUT_DIRS_*
+  and the files given to commands there, or use - for standard input/output (README: Deployment).`;
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,13 +1,20 @@
-import { assert, assertEquals, assertMatch, assertStringIncludes } from "./assert.ts";
+import { match as assertMatch } from "node:assert/strict";
+import { assert, assertEquals, tempDir } from "./helpers.ts";
 import { healthCommand, healthMaxAgeSec, judgeHealth } from "../src/commands/health.ts";
 import { main } from "../main.ts";
 import { Storage } from "../src/storage.ts";
+
+function assertIncludes(actual: string, expected: string): void {
+  assert(actual.includes(expected), `expected ${JSON.stringify(expected)} in:\n${actual}`);
+}
 
 const DEFAULTS = { intervalSec: 30, timeoutSec: 60, retries: 3, healthMaxAgeSec: null };
 const NOW_MS = Date.parse("2026-03-29T07:00:00Z");
 
 /** Runs `fn` with console.log/error collected, so messages can be checked. */
-async function captured(fn: () => Promise<number>): Promise<{ code: number; out: string; err: string }> {
+async function captured(
+  fn: () => Promise<number>,
+): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
   const { log, error } = console;
@@ -23,8 +30,7 @@ async function captured(fn: () => Promise<number>): Promise<{ code: number; out:
 }
 
 /** A real database with one poll stored `ageSec` before NOW_MS. */
-async function databaseWithPoll(ageSec: number | null): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "lux-health-" });
+function databaseWithPoll(dir: string, ageSec: number | null): string {
   const path = `${dir}/data/cache.db`;
   const storage = Storage.open(path);
   if (ageSec !== null) {
@@ -49,17 +55,18 @@ Deno.test("judgeHealth: no poll, a recent poll, a stale poll", () => {
   assertEquals(judgeHealth(null, NOW_MS, 330), { healthy: false, message: "no poll stored yet" });
   const recent = judgeHealth(NOW_MS - 30_000, NOW_MS, 330);
   assert(recent.healthy);
-  assertStringIncludes(recent.message, "30 s ago (2026-03-29T06:59:30.000Z)");
+  assertIncludes(recent.message, "30 s ago (2026-03-29T06:59:30.000Z)");
   const limit = judgeHealth(NOW_MS - 330_000, NOW_MS, 330);
   assert(limit.healthy, "exactly at the limit is still healthy");
   const stale = judgeHealth(NOW_MS - 331_000, NOW_MS, 330);
   assert(!stale.healthy);
-  assertStringIncludes(stale.message, "331 s ago");
-  assertStringIncludes(stale.message, "limit of 330 s");
+  assertIncludes(stale.message, "331 s ago");
+  assertIncludes(stale.message, "limit of 330 s");
 });
 
 Deno.test("health: exit 0 when the newest stored poll is recent", async () => {
-  const path = await databaseWithPoll(45);
+  await using dir = await tempDir();
+  const path = databaseWithPoll(dir.path, 45);
   const result = await captured(() => healthCommand(["--cache-path", path], () => NOW_MS));
   assertEquals(result.code, 0);
   assertMatch(result.out, /^lux-logger health: ok: last poll 45 s ago/);
@@ -67,21 +74,23 @@ Deno.test("health: exit 0 when the newest stored poll is recent", async () => {
 });
 
 Deno.test("health: exit 1 with the age and the limit when the newest poll is too old", async () => {
-  const path = await databaseWithPoll(3600);
+  await using dir = await tempDir();
+  const path = databaseWithPoll(dir.path, 3600);
   const result = await captured(() => healthCommand(["--cache-path", path], () => NOW_MS));
   assertEquals(result.code, 1);
-  assertStringIncludes(result.err, "unhealthy: last poll 3600 s ago");
-  assertStringIncludes(result.err, "limit of 330 s");
-  assertStringIncludes(result.err, path);
+  assertIncludes(result.err, "unhealthy: last poll 3600 s ago");
+  assertIncludes(result.err, "limit of 330 s");
+  assertIncludes(result.err, path);
 });
 
 Deno.test("health: HEALTH_MAX_AGE_SEC and INTERVAL_SEC move the limit", async () => {
-  const path = await databaseWithPoll(3600);
+  await using dir = await tempDir();
+  const path = databaseWithPoll(dir.path, 3600);
   const relaxed = await captured(() =>
     healthCommand(["--cache-path", path, "--health-max-age-sec", "7200"], () => NOW_MS)
   );
   assertEquals(relaxed.code, 0);
-  assertStringIncludes(relaxed.out, "limit 7200 s");
+  assertIncludes(relaxed.out, "limit 7200 s");
   const slowPolling = await captured(() =>
     healthCommand(["--cache-path", path, "--interval-sec", "1200"], () => NOW_MS)
   );
@@ -89,26 +98,27 @@ Deno.test("health: HEALTH_MAX_AGE_SEC and INTERVAL_SEC move the limit", async ()
 });
 
 Deno.test("health: a database without polls is unhealthy", async () => {
-  const path = await databaseWithPoll(null);
+  await using dir = await tempDir();
+  const path = databaseWithPoll(dir.path, null);
   const result = await captured(() => healthCommand(["--cache-path", path], () => NOW_MS));
   assertEquals(result.code, 1);
-  assertStringIncludes(result.err, "unhealthy: no poll stored yet");
+  assertIncludes(result.err, "unhealthy: no poll stored yet");
 });
 
 Deno.test("health: a missing database is unhealthy and is not created", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "lux-health-" });
-  const path = `${dir}/data/cache.db`;
+  await using dir = await tempDir();
+  const path = `${dir.path}/data/cache.db`;
   const result = await captured(() => healthCommand(["--cache-path", path]));
   assertEquals(result.code, 1);
-  assertStringIncludes(result.err, `no database at ${path} (CACHE_PATH)`);
-  assertEquals([...Deno.readDirSync(dir)], [], "health must not create the data folder");
+  assertIncludes(result.err, `no database at ${path} (CACHE_PATH)`);
+  assertEquals([...Deno.readDirSync(dir.path)], [], "health must not create the data folder");
 });
 
 Deno.test("health: bad flags and settings exit 2 through main", async () => {
   const unknown = await captured(() => main(["health", "--max-age", "5"]));
   assertEquals(unknown.code, 2);
-  assertStringIncludes(unknown.err, "health:");
+  assertIncludes(unknown.err, "health:");
   const invalid = await captured(() => main(["health", "--health-max-age-sec", "soon"]));
   assertEquals(invalid.code, 2);
-  assertStringIncludes(invalid.err, "HEALTH_MAX_AGE_SEC");
+  assertIncludes(invalid.err, "HEALTH_MAX_AGE_SEC");
 });

@@ -10,6 +10,8 @@ export {
 export const REPO_ROOT = new URL("../", import.meta.url);
 export const SHARED_DIR = new URL("../../shared/", import.meta.url);
 export const MAIN_TS = new URL("../main.ts", import.meta.url).pathname;
+/** `deno run` flags of runCli/CliProcess; tests/permissions_test.ts passes the binary's. */
+export const DEFAULT_RUN_FLAGS = ["-A", "--unstable-cron"];
 
 /** Path of a real fixture from ../shared/fixtures/real/. */
 export function realFixture(name: string): string {
@@ -38,10 +40,10 @@ export interface CliResult {
 /** Runs `main.ts <args>` to completion. */
 export async function runCli(
   args: string[],
-  options: { env?: Record<string, string>; cwd?: string; stdin?: string } = {},
+  options: { env?: Record<string, string>; cwd?: string; stdin?: string; flags?: string[] } = {},
 ): Promise<CliResult> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-cron", MAIN_TS, ...args],
+    args: ["run", ...(options.flags ?? DEFAULT_RUN_FLAGS), MAIN_TS, ...args],
     env: options.env,
     cwd: options.cwd,
     stdin: options.stdin === undefined ? "null" : "piped",
@@ -65,9 +67,12 @@ export class CliProcess {
   readonly #waiters: { test: (line: string) => boolean; resolve: (line: string) => void }[] = [];
   readonly #pumps: Promise<void>[];
 
-  constructor(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}) {
+  constructor(
+    args: string[],
+    options: { env?: Record<string, string>; cwd?: string; flags?: string[] } = {},
+  ) {
     this.child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--unstable-cron", MAIN_TS, ...args],
+      args: ["run", ...(options.flags ?? DEFAULT_RUN_FLAGS), MAIN_TS, ...args],
       env: options.env,
       cwd: options.cwd,
       stdin: "null",
