@@ -1,0 +1,61 @@
+/** `export`: every stored poll with `from <= ts < to` as CSV or JSON. */
+import { csvLines, jsonLines, selectColumns, writeChunks } from "../csvgen.ts";
+import { Storage } from "../storage.ts";
+import {
+  commandConfig,
+  parseCommandArgs,
+  parseInstant,
+  SETTING_FLAGS,
+  UsageError,
+} from "./common.ts";
+
+export async function exportCommand(args: string[]): Promise<number> {
+  const { values } = parseCommandArgs("export", args, {
+    ...SETTING_FLAGS,
+    db: { type: "string" },
+    from: { type: "string" },
+    to: { type: "string" },
+    fields: { type: "string" },
+    format: { type: "string" },
+    out: { type: "string" },
+  });
+  if (typeof values.db !== "string") throw new UsageError("export: --db PATH is required");
+  const from = parseInstant("--from", values.from);
+  const to = parseInstant("--to", values.to);
+  if (to <= from) throw new UsageError("export: --to must be later than --from");
+  const format = values.format ?? "csv";
+  if (format !== "csv" && format !== "json") {
+    throw new UsageError(`export: --format must be csv or json, got ${JSON.stringify(format)}`);
+  }
+  try {
+    await Deno.stat(values.db);
+  } catch {
+    throw new UsageError(`export: --db ${values.db}: no such database`);
+  }
+  const config = commandConfig(
+    values,
+    typeof values.fields === "string" ? { CSV_FIELDS: values.fields } : {},
+  );
+  const storage = Storage.open(values.db);
+  const out = values.out === undefined || values.out === "-"
+    ? Deno.stdout
+    : await Deno.open(values.out as string, { write: true, create: true, truncate: true });
+  try {
+    const polls = storage.polls(from, to);
+    const pieces = format === "json" ? jsonLines(polls, config.timeZone) : csvLines(
+      polls,
+      selectColumns(config.csvFields, storage.tableLengths(from, to)),
+      {
+        timeZone: config.timeZone,
+        delimiter: config.csvDelimiter,
+        decimal: config.csvDecimal,
+        bom: config.csvBom,
+      },
+    );
+    await writeChunks(pieces, out);
+  } finally {
+    if (out !== Deno.stdout) (out as Deno.FsFile).close();
+    storage.close();
+  }
+  return 0;
+}

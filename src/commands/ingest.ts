@@ -1,0 +1,71 @@
+/** `ingest`: stores recorded polls through the same storage path the service uses. */
+import { createLogger } from "../log.ts";
+import { parseRecordedPoll, readLines, RecordError } from "../recorded.ts";
+import { type Poll, Storage } from "../storage.ts";
+import { parseCommandArgs, UsageError } from "./common.ts";
+
+/** Polls per transaction: big enough to be fast, small enough to lose little on a crash. */
+const BATCH_SIZE = 5_000;
+
+export interface IngestResult {
+  read: number;
+  stored: number;
+  rejected: number;
+}
+
+/** Reads recorded polls from `stream` into `storage`; bad lines are reported and skipped. */
+export async function ingestStream(
+  stream: ReadableStream<Uint8Array>,
+  storage: Storage,
+  report: (lineNumber: number, reason: string) => void,
+): Promise<IngestResult> {
+  const result: IngestResult = { read: 0, stored: 0, rejected: 0 };
+  let batch: Poll[] = [];
+  let lineNumber = 0;
+  for await (const line of readLines(stream)) {
+    lineNumber++;
+    if (line.trim() === "") continue;
+    result.read++;
+    try {
+      batch.push(parseRecordedPoll(line));
+    } catch (error) {
+      if (!(error instanceof RecordError)) throw error;
+      result.rejected++;
+      report(lineNumber, error.message);
+      continue;
+    }
+    if (batch.length >= BATCH_SIZE) {
+      result.stored += storage.insertPolls(batch);
+      batch = [];
+    }
+  }
+  result.stored += storage.insertPolls(batch);
+  return result;
+}
+
+export async function ingestCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseCommandArgs(
+    "ingest",
+    args,
+    { db: { type: "string" } },
+    true,
+  );
+  if (typeof values.db !== "string") throw new UsageError("ingest: --db PATH is required");
+  if (positionals.length !== 1) {
+    throw new UsageError("ingest: give exactly one FILE (or - for standard input)");
+  }
+  const logger = createLogger();
+  const source = positionals[0] === "-"
+    ? Deno.stdin.readable
+    : (await Deno.open(positionals[0])).readable;
+  const storage = Storage.open(values.db);
+  try {
+    const result = await ingestStream(source, storage, (line, reason) => {
+      logger.warn("line rejected", { line, reason });
+    });
+    logger.info("ingest finished", { ...result });
+    return result.rejected > 0 ? 1 : 0;
+  } finally {
+    storage.close();
+  }
+}

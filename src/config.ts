@@ -1,0 +1,286 @@
+/**
+ * Configuration: command-line flags beat the environment, which beats `.env`, which
+ * beats a YAML file (`--config`), which beats the defaults. The names are the original
+ * logger's, so an existing `.env` keeps working. Every problem is collected and
+ * reported at once, each by the name of the variable and what it accepts.
+ */
+import { parse as parseYaml } from "yaml";
+
+export const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] as const;
+export type Weekday = (typeof WEEKDAYS)[number];
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  host: string | null;
+  port: number;
+  intervalSec: number;
+  csvTime: { hour: number; minute: number };
+  timeZone: string;
+  cachePath: string;
+  dailyDir: string;
+  weeklyDir: string;
+  csvRetentionDays: number;
+  diskUsageThreshold: number;
+  timeoutSec: number;
+  retries: number;
+  dbRetentionDays: number;
+  weeklyDay: Weekday | "daily";
+  csvDelimiter: string;
+  csvDecimal: "." | ",";
+  csvBom: boolean;
+  csvFields: string[] | null;
+  readableHeaders: boolean;
+  httpPort: number | null;
+  httpHost: string;
+  logLevel: LogLevel;
+  logFormat: "text" | "json";
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** One source of raw setting strings, keyed by variable name (HOST, PORT, …). */
+export type Settings = Record<string, string | undefined>;
+
+type Parser<T> = (raw: string) => T | { error: string };
+
+const integer = (min: number, max: number): Parser<number> => (raw) => {
+  const n = Number(raw.trim());
+  if (!/^-?\d+$/.test(raw.trim()) || n < min || n > max) {
+    return { error: `must be a whole number from ${min} to ${max}` };
+  }
+  return n;
+};
+
+const boolean: Parser<boolean> = (raw) => {
+  const v = raw.trim().toLowerCase();
+  if (["1", "true", "yes", "on"].includes(v)) return true;
+  if (["0", "false", "no", "off", ""].includes(v)) return false;
+  return { error: "must be true or false" };
+};
+
+const text: Parser<string> = (raw) =>
+  raw.trim() === "" ? { error: "must not be empty" } : raw.trim();
+
+const oneOf = <T extends string>(values: readonly T[]): Parser<T> => (raw) => {
+  const v = raw.trim().toLowerCase() as T;
+  return values.includes(v) ? v : { error: `must be one of ${values.join(", ")}` };
+};
+
+const clockTime: Parser<{ hour: number; minute: number }> = (raw) => {
+  const match = /^(\d{1,2}):(\d{2})$/.exec(raw.trim());
+  const hour = Number(match?.[1]);
+  const minute = Number(match?.[2]);
+  if (!match || hour > 23 || minute > 59) {
+    return { error: "must be a time HH:MM from 00:00 to 23:59" };
+  }
+  return { hour, minute };
+};
+
+const timeZone: Parser<string> = (raw) => {
+  try {
+    return Temporal.Now.zonedDateTimeISO(raw.trim()).timeZoneId;
+  } catch {
+    return { error: `"${raw}" is not a known IANA time zone (e.g. Europe/Berlin, UTC)` };
+  }
+};
+
+const fieldList: Parser<string[] | null> = (raw) => {
+  const fields = raw.split(",").map((f) => f.trim()).filter((f) => f !== "");
+  return fields.length === 0 ? null : fields;
+};
+
+function systemTimeZone(): string {
+  return Temporal.Now.timeZoneId();
+}
+
+/** Every setting: its variable name, the flag that overrides it, default and parser. */
+const SETTINGS = {
+  host: { env: "HOST", parse: text, fallback: null },
+  port: { env: "PORT", parse: integer(1, 65535), fallback: 8889 },
+  intervalSec: { env: "INTERVAL_SEC", parse: integer(1, 86_400), fallback: 30 },
+  csvTime: { env: "CSV_TIME", parse: clockTime, fallback: { hour: 7, minute: 0 } },
+  timeZone: { env: "TZ", parse: timeZone, fallback: "" },
+  cachePath: { env: "CACHE_PATH", parse: text, fallback: "./data/cache.db" },
+  dailyDir: { env: "OUTPUT_DIRS_DAILY", parse: text, fallback: "./logs/daily" },
+  weeklyDir: { env: "OUTPUT_DIRS_WEEKLY", parse: text, fallback: "./logs/weekly" },
+  csvRetentionDays: { env: "CSV_RETENTION_DAYS", parse: integer(1, 36_500), fallback: 30 },
+  diskUsageThreshold: { env: "DISK_USAGE_THRESHOLD", parse: integer(1, 100), fallback: 90 },
+  timeoutSec: { env: "TIMEOUT_SEC", parse: integer(1, 3600), fallback: 60 },
+  retries: { env: "RETRIES", parse: integer(0, 10), fallback: 3 },
+  dbRetentionDays: { env: "DB_RETENTION_DAYS", parse: integer(1, 36_500), fallback: 365 },
+  weeklyDay: { env: "WEEKLY_DAY", parse: oneOf([...WEEKDAYS, "daily"]), fallback: "mon" },
+  csvDelimiter: {
+    env: "CSV_DELIMITER",
+    parse: ((raw) => {
+      const delimiter = raw === "\\t" || raw.toLowerCase() === "tab" ? "\t" : raw;
+      return delimiter.length === 1 && !/["\r\n]/.test(delimiter)
+        ? delimiter
+        : { error: "must be a single character such as , or ; or tab" };
+    }) as Parser<string>,
+    fallback: ",",
+  },
+  csvDecimal: { env: "CSV_DECIMAL", parse: oneOf([".", ","] as const), fallback: "." },
+  csvBom: { env: "CSV_BOM", parse: boolean, fallback: false },
+  csvFields: { env: "CSV_FIELDS", parse: fieldList, fallback: null },
+  readableHeaders: { env: "READABLE_HEADERS", parse: boolean, fallback: false },
+  httpPort: { env: "HTTP_PORT", parse: integer(1, 65535), fallback: null },
+  httpHost: { env: "HTTP_HOST", parse: text, fallback: "127.0.0.1" },
+  logLevel: { env: "LOG_LEVEL", parse: oneOf(LOG_LEVELS), fallback: "info" },
+  logFormat: { env: "LOG_FORMAT", parse: oneOf(["text", "json"] as const), fallback: "text" },
+} as const;
+
+/** The variable names this program reads, for documentation and `--help`. */
+export const SETTING_NAMES: string[] = [
+  ...Object.values(SETTINGS).map((s) => s.env),
+  "OUTPUT_DIRS",
+];
+
+/** `--interval-sec` for INTERVAL_SEC: every setting can be given as a flag. */
+export function flagName(env: string): string {
+  return env.toLowerCase().replaceAll("_", "-");
+}
+
+/** Parses a `.env` file: KEY=VALUE lines, `#` comments, optional quotes and `export`. */
+export function parseDotenv(content: string): Settings {
+  const result: Settings = {};
+  for (const line of content.split(/\r?\n/)) {
+    const match = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
+    if (!match) continue;
+    let value = match[2];
+    const quoted = /^(['"])(.*)\1$/.exec(value);
+    if (quoted) value = quoted[2];
+    else value = value.replace(/\s+#.*$/, "");
+    result[match[1]] = value;
+  }
+  return result;
+}
+
+/** Parses the YAML config file: a mapping of the same variable names (any case). */
+export function parseYamlSettings(content: string, path: string): Settings {
+  let doc: unknown;
+  try {
+    doc = parseYaml(content);
+  } catch (error) {
+    throw new ConfigError([`--config ${path}: not valid YAML (${(error as Error).message})`]);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== "object" || Array.isArray(doc)) {
+    throw new ConfigError([
+      `--config ${path}: must be a mapping of settings, e.g. "HOST: 192.0.2.10"`,
+    ]);
+  }
+  const result: Settings = {};
+  for (const [key, value] of Object.entries(doc)) {
+    result[key.toUpperCase()] = typeof value === "object" && value !== null
+      ? JSON.stringify(value)
+      : String(value);
+  }
+  return result;
+}
+
+/** The winning raw value of each variable: flags > env > .env > YAML. */
+export function mergeSources(
+  layers: { flags: Settings; env: Settings; dotenv: Settings; yaml: Settings },
+): Settings {
+  const merged: Settings = {};
+  for (const layer of [layers.yaml, layers.dotenv, layers.env, layers.flags]) {
+    for (const [key, value] of Object.entries(layer)) if (value !== undefined) merged[key] = value;
+  }
+  return merged;
+}
+
+/** Validates merged settings into a Config, or throws ConfigError listing every problem. */
+export function resolveConfig(settings: Settings): Config {
+  const problems: string[] = [];
+  const values: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(SETTINGS)) {
+    const raw = settings[spec.env];
+    // An empty value means "not set", so a copied .env.sample with blanks is valid.
+    if (raw === undefined || raw === "") {
+      values[key] = spec.fallback;
+      continue;
+    }
+    const parsed = (spec.parse as Parser<unknown>)(raw);
+    if (typeof parsed === "object" && parsed !== null && "error" in parsed) {
+      problems.push(`${spec.env}=${JSON.stringify(raw)}: ${(parsed as { error: string }).error}`);
+    } else {
+      values[key] = parsed;
+    }
+  }
+  if (settings.OUTPUT_DIRS !== undefined) applyOutputDirs(settings, values, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  const config = values as unknown as Config;
+  if (config.timeZone === "") config.timeZone = systemTimeZone();
+  return config;
+}
+
+/** OUTPUT_DIRS is the original logger's JSON form; the specific variables beat it. */
+function applyOutputDirs(settings: Settings, values: Record<string, unknown>, problems: string[]) {
+  let dirs: unknown;
+  try {
+    dirs = JSON.parse(settings.OUTPUT_DIRS!);
+  } catch {
+    dirs = undefined;
+  }
+  const record = dirs as Record<string, unknown> | undefined;
+  if (
+    typeof record !== "object" || record === null || Array.isArray(record) ||
+    Object.values(record).some((v) => typeof v !== "string")
+  ) {
+    problems.push(
+      'OUTPUT_DIRS: must be a JSON object like {"daily": "./logs/daily", "weekly": "./logs/weekly"}',
+    );
+    return;
+  }
+  if (typeof record.daily === "string" && settings.OUTPUT_DIRS_DAILY === undefined) {
+    values.dailyDir = record.daily;
+  }
+  if (typeof record.weekly === "string" && settings.OUTPUT_DIRS_WEEKLY === undefined) {
+    values.weeklyDir = record.weekly;
+  }
+}
+
+/** Reads a file if it exists; a missing file is an empty source. */
+function readOptional(path: string): string | null {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw new ConfigError([`cannot read ${path}: ${(error as Error).message}`]);
+  }
+}
+
+export interface LoadOptions {
+  /** Flag values already mapped to variable names (e.g. {"HOST": "127.0.0.1"}). */
+  flags?: Settings;
+  /** The YAML file given with --config. */
+  configFile?: string;
+  /** Defaults to the process environment. */
+  env?: Settings;
+  /** Where `.env` is looked for; defaults to the working directory. */
+  dotenvPath?: string;
+}
+
+/** Loads and validates the configuration from all sources. */
+export function loadConfig(options: LoadOptions = {}): Config {
+  let yaml: Settings = {};
+  if (options.configFile !== undefined) {
+    const content = readOptional(options.configFile);
+    if (content === null) throw new ConfigError([`--config ${options.configFile}: file not found`]);
+    yaml = parseYamlSettings(content, options.configFile);
+  }
+  const dotenvContent = readOptional(options.dotenvPath ?? ".env");
+  const env = options.env ?? Deno.env.toObject();
+  return resolveConfig(mergeSources({
+    flags: options.flags ?? {},
+    env,
+    dotenv: dotenvContent === null ? {} : parseDotenv(dotenvContent),
+    yaml,
+  }));
+}

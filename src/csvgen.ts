@@ -1,0 +1,135 @@
+/**
+ * Turns stored polls into CSV or JSON text, line by line, so an export of any range
+ * streams with flat memory. The line producers are pure; `writeChunks` is the thin I/O.
+ */
+import { type Column, csvColumns, decodeTable, formatCell } from "./luxtronik/decode.ts";
+import type { TableKind } from "./luxtronik/fields.ts";
+import type { StoredPoll } from "./storage.ts";
+
+export interface CsvOptions {
+  timeZone: string;
+  delimiter?: string;
+  decimal?: "." | ",";
+  /** Prefix a UTF-8 byte order mark (helps Excel detect the encoding). */
+  bom?: boolean;
+}
+
+/** The `timestamp` cell: the poll's instant with the UTC offset of the configured zone. */
+export function formatTimestamp(ts: number, timeZone: string): string {
+  return Temporal.Instant.fromEpochMilliseconds(ts).toZonedDateTimeISO(timeZone).toString({
+    timeZoneName: "never",
+    smallestUnit: "second",
+    roundingMode: "trunc",
+  });
+}
+
+/** Quotes a cell per RFC 4180 when it holds the delimiter, a quote or a line break. */
+export function quoteCell(cell: string, delimiter: string): string {
+  if (cell.includes(delimiter) || /["\r\n]/.test(cell)) return `"${cell.replaceAll('"', '""')}"`;
+  return cell;
+}
+
+/** Header cell of a column: the reference name, then the unit after a space if it has one. */
+export function headerCell(column: Column): string {
+  return column.unit ? `${column.name} [${column.unit}]` : column.name;
+}
+
+/** The default column set: every calculation of a table of `length` values. */
+export function defaultColumns(calculationLength: number): Column[] {
+  return csvColumns("calculations", calculationLength);
+}
+
+const LINE_END = "\r\n";
+
+/** CSV lines (each ending in CRLF, RFC 4180) for polls, header first. */
+export function* csvLines(
+  polls: Iterable<StoredPoll>,
+  columns: readonly Column[],
+  options: CsvOptions,
+): Generator<string> {
+  const delimiter = options.delimiter ?? ",";
+  const decimal = options.decimal ?? ".";
+  const decodeOptions = { timeZone: options.timeZone };
+  const header = ["timestamp", ...columns.map(headerCell)].map((c) => quoteCell(c, delimiter));
+  yield (options.bom ? "\uFEFF" : "") + header.join(delimiter) + LINE_END;
+  for (const poll of polls) {
+    const cells = [formatTimestamp(poll.ts, options.timeZone)];
+    for (const column of columns) {
+      const table = poll[column.table];
+      const value = table && column.index + column.count <= table.length
+        ? column.decode(table, decodeOptions)
+        : null;
+      cells.push(quoteCell(formatCell(value, decimal), delimiter));
+    }
+    yield cells.join(delimiter) + LINE_END;
+  }
+}
+
+/** A JSON array of decoded polls (cli.md "Decoded values"), one poll per line. */
+export function* jsonLines(polls: Iterable<StoredPoll>, timeZone: string): Generator<string> {
+  yield "[";
+  let first = true;
+  for (const poll of polls) {
+    const decoded = {
+      ts: formatTimestamp(poll.ts, timeZone),
+      calculations: decodeTable("calculations", poll.calculations, { timeZone }),
+      parameters: decodeTable("parameters", poll.parameters, { timeZone }),
+      visibilities: decodeTable("visibilities", poll.visibilities, { timeZone }),
+    };
+    yield (first ? "\n" : ",\n") + JSON.stringify(decoded);
+    first = false;
+  }
+  yield "\n]\n";
+}
+
+const CHUNK_BYTES = 64 * 1024;
+
+/** Writes text pieces to `sink` in chunks of about 64 KiB; returns the bytes written. */
+export async function writeChunks(
+  pieces: Iterable<string>,
+  sink: { write(bytes: Uint8Array): Promise<number> },
+): Promise<number> {
+  const encoder = new TextEncoder();
+  let pending: string[] = [];
+  let pendingLength = 0;
+  let total = 0;
+  const flush = async () => {
+    const bytes = encoder.encode(pending.join(""));
+    let written = 0;
+    while (written < bytes.length) written += await sink.write(bytes.subarray(written));
+    total += bytes.length;
+    pending = [];
+    pendingLength = 0;
+  };
+  for (const piece of pieces) {
+    pending.push(piece);
+    pendingLength += piece.length;
+    if (pendingLength >= CHUNK_BYTES) await flush();
+  }
+  if (pendingLength > 0) await flush();
+  return total;
+}
+
+/** Matches a column against a pattern: `NAME`, `table.NAME`, with `*` and `?` wildcards. */
+export function matchesPattern(column: Column, pattern: string): boolean {
+  const source = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replaceAll("*", ".*").replaceAll(
+    "?",
+    ".",
+  );
+  const regex = new RegExp(`^${source}$`);
+  return regex.test(column.name) || regex.test(`${column.table}.${column.name}`);
+}
+
+/**
+ * The columns to write: every calculation by default, or those matching any of
+ * `patterns` (names or globs, from any table), in table order then index order.
+ */
+export function selectColumns(
+  patterns: readonly string[] | null,
+  lengths: Record<TableKind, number>,
+): Column[] {
+  if (patterns === null) return defaultColumns(lengths.calculations);
+  return (["calculations", "parameters", "visibilities"] as const).flatMap((kind) =>
+    csvColumns(kind, lengths[kind]).filter((c) => patterns.some((p) => matchesPattern(c, p)))
+  );
+}
