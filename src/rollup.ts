@@ -9,11 +9,11 @@
  * crash after the rename but before the record finds the complete file next time and keeps
  * it. Existing roll-up files are never rewritten.
  */
-import { csvLines, type CsvOptions, writeChunks } from "./csvgen.ts";
+import { csvLines, type CsvOptions, matchesPattern, selectColumns, writeChunks } from "./csvgen.ts";
 import type { StoredPoll } from "./storage.ts";
+import type { TableKind } from "./luxtronik/fields.ts";
 import type { Logger } from "./log.ts";
 import type { Config } from "./config.ts";
-import { selectColumns, type TableLengths } from "./columns.ts";
 import {
   type CronFunction,
   dueWindows,
@@ -32,6 +32,8 @@ import { join } from "node:path";
 /** What roll-ups need from the database (the `Storage` class provides it). */
 export interface RollupStore {
   polls(from: number, to: number): Iterable<StoredPoll>;
+  /** Longest table of each kind among the polls with `from <= ts < to` (0: none). */
+  tableLengths(from: number, to: number): Record<TableKind, number>;
   lastPollTs(): number | null;
   getMeta(key: string): string | undefined;
   setMeta(key: string, value: string): void;
@@ -43,7 +45,7 @@ export interface RollupOptions {
   /** Roll-up files older than this many days are deleted (`CSV_RETENTION_DAYS`). */
   retentionDays: number;
   csv: CsvOptions;
-  /** `CSV_FIELDS` (see columns.ts); `null`: every calculation. */
+  /** `CSV_FIELDS` (see `selectColumns` in csvgen.ts); `null`: every calculation. */
   fields: readonly string[] | null;
 }
 
@@ -265,12 +267,20 @@ export class Rollups {
   async #write(window: RollupWindow, path: string): Promise<number> {
     const from = window.start.epochMilliseconds;
     const to = window.end.epochMilliseconds;
-    const { lengths, rows } = this.#measure(from, to);
-    const { columns, unmatched } = selectColumns(this.#options.fields, lengths);
-    for (const field of unmatched) {
-      this.#logger.warn("CSV_FIELDS entry matches no field", { field, path });
+    const columns = selectColumns(this.#options.fields, this.#lengths(from, to));
+    for (const field of this.#options.fields ?? []) {
+      if (!columns.some((column) => matchesPattern(column, field))) {
+        this.#logger.warn("CSV_FIELDS entry matches no field", { field, path });
+      }
     }
-    const polls = this.#store.polls(from, to);
+    let rows = 0;
+    const store = this.#store;
+    const polls = (function* () {
+      for (const poll of store.polls(from, to)) {
+        rows++;
+        yield poll;
+      }
+    })();
     await writeFileAtomically(
       this.#options.dirs[window.kind],
       rollupFileName(window),
@@ -286,25 +296,12 @@ export class Rollups {
     return rows;
   }
 
-  /** Longest table of each kind in the window (the columns of its file) and the poll count. */
-  #measure(from: number, to: number): { lengths: TableLengths; rows: number } {
-    const lengths: TableLengths = { calculations: 0, parameters: 0, visibilities: 0 };
-    const grow = (poll: StoredPoll) => {
-      lengths.calculations = Math.max(lengths.calculations, poll.calculations?.length ?? 0);
-      lengths.parameters = Math.max(lengths.parameters, poll.parameters?.length ?? 0);
-      lengths.visibilities = Math.max(lengths.visibilities, poll.visibilities?.length ?? 0);
-    };
-    let rows = 0;
-    for (const poll of this.#store.polls(from, to)) {
-      grow(poll);
-      rows++;
-    }
-    if (rows === 0) {
-      // An empty window still gets the columns the heat pump last sent.
-      const last = this.#store.lastPollTs();
-      if (last !== null) { for (const poll of this.#store.polls(last, last + 1)) grow(poll); }
-    }
-    return { lengths, rows };
+  /** The table lengths (columns) of a window; an empty one gets those the heat pump last sent. */
+  #lengths(from: number, to: number): Record<TableKind, number> {
+    const lengths = this.#store.tableLengths(from, to);
+    if (lengths.calculations + lengths.parameters + lengths.visibilities > 0) return lengths;
+    const last = this.#store.lastPollTs();
+    return last === null ? lengths : this.#store.tableLengths(last, last + 1);
   }
 
   #record(window: RollupWindow): void {
