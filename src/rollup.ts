@@ -160,12 +160,18 @@ export class Rollups {
   readonly #options: RollupOptions;
   readonly #logger: Logger;
   readonly #hooks: RollupHooks;
+  /** Runs are serialised: the start-up catch-up, cron ticks and shutdown never overlap. */
+  #idle: Promise<void> = Promise.resolve();
 
   constructor(store: RollupStore, options: RollupOptions, logger: Logger, hooks: RollupHooks = {}) {
     this.#store = store;
     this.#options = options;
     this.#logger = logger;
     this.#hooks = hooks;
+  }
+
+  get logger(): Logger {
+    return this.#logger;
   }
 
   /** End of the last completed window of `kind`, or null before the first one. */
@@ -186,9 +192,31 @@ export class Rollups {
    * written when its file is missing, even if the database says it was done.
    * Failures are logged and reported, and that kind stops there: its next run retries.
    */
-  async runDue(now: Temporal.Instant, ensureLatest = false): Promise<RollupReport> {
+  runDue(now: Temporal.Instant, ensureLatest = false): Promise<RollupReport> {
+    const run = this.#idle.then(() => this.#runDue(now, ensureLatest));
+    this.#idle = run.then(() => {}, () => {});
+    return run;
+  }
+
+  /** Resolves when no run is in progress (before the database is closed). */
+  idle(): Promise<void> {
+    return this.#idle;
+  }
+
+  async #runDue(now: Temporal.Instant, ensureLatest: boolean): Promise<RollupReport> {
     const report: RollupReport = { results: [], deleted: [], failures: [] };
-    await this.removeStaleTemps();
+    const attempt = async (what: string, work: () => Promise<void>) => {
+      try {
+        await work();
+      } catch (error) {
+        const message = `${what} failed: ${(error as Error).message}`;
+        this.#logger.error(message);
+        report.failures.push(message);
+      }
+    };
+    await attempt("removing temporary roll-up files", async () => {
+      await this.removeStaleTemps();
+    });
     for (const kind of ROLLUP_KINDS) {
       let windows = dueWindows(kind, this.lastCompletedEnd(kind), now, this.#options.schedule);
       if (ensureLatest && windows.length === 0) {
@@ -207,7 +235,9 @@ export class Rollups {
         }
       }
     }
-    report.deleted = await this.applyRetention(now);
+    await attempt("roll-up retention", async () => {
+      report.deleted = await this.applyRetention(now);
+    });
     return report;
   }
 
@@ -325,7 +355,8 @@ async function listNames(dir: string): Promise<string[]> {
 
 /**
  * Starts the roll-up schedule: one run now (catch-up after downtime), then one at every full
- * minute via `Deno.cron` until `signal` aborts. Resolves after the first run.
+ * minute (`Deno.cron`, or a timer without --unstable-cron) until `signal` aborts. Resolves
+ * with the report of the first run; wait for `rollups.idle()` before closing the database.
  */
 export async function startRollupSchedule(
   rollups: Rollups,
@@ -334,13 +365,17 @@ export async function startRollupSchedule(
 ): Promise<RollupReport> {
   const now = options.now ?? (() => Temporal.Now.instant());
   const first = await rollups.runDue(now());
-  startMinuteTrigger(
-    "lux-logger rollups",
-    async () => {
-      await rollups.runDue(now());
-    },
-    signal,
-    options.cron,
-  ).catch(() => {});
+  if (!signal.aborted) {
+    startMinuteTrigger(
+      "lux-logger rollups",
+      async () => {
+        if (!signal.aborted) await rollups.runDue(now());
+      },
+      signal,
+      options.cron,
+    ).catch((error) => {
+      rollups.logger.error("roll-up trigger stopped", { error: (error as Error).message });
+    });
+  }
   return first;
 }

@@ -242,16 +242,48 @@ export type CronFunction = (
   handler: () => Promise<void> | void,
 ) => Promise<void>;
 
+const MINUTE_MS = 60_000;
+
+/** Milliseconds from `nowMs` to the next full UTC minute (never 0: a full minute waits 60 s). */
+export function msToNextMinute(nowMs: number): number {
+  return MINUTE_MS - (((nowMs % MINUTE_MS) + MINUTE_MS) % MINUTE_MS);
+}
+
+/** The fallback when `Deno.cron` is unavailable (run without --unstable-cron): a timer per full minute. */
+export const timerCron: CronFunction = (_name, _schedule, options, handler) =>
+  new Promise<void>((resolve) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stop = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const arm = () => {
+      timer = setTimeout(async () => {
+        await handler();
+        if (!options.signal?.aborted) arm();
+      }, msToNextMinute(Date.now()));
+    };
+    if (options.signal?.aborted) return resolve();
+    options.signal?.addEventListener("abort", stop, { once: true });
+    arm();
+  });
+
+/** `Deno.cron` when the runtime has it (`--unstable-cron`), else `timerCron`. */
+export function defaultCron(): CronFunction {
+  return typeof Deno.cron === "function" ? Deno.cron : timerCron;
+}
+
 /**
  * Calls `tick(now)` at every full minute (Deno.cron schedules in UTC; what is due is decided
  * by the pure functions above, in the configured zone). Ticks do not overlap: a tick that
- * comes while the previous one still runs is skipped. Abort `signal` to stop.
+ * comes while the previous one still runs is skipped. Abort `signal` to stop; the returned
+ * promise settles once the trigger has stopped.
  */
 export function startMinuteTrigger(
   name: string,
   tick: (now: Temporal.Instant) => Promise<void>,
   signal: AbortSignal,
-  cron: CronFunction = Deno.cron,
+  cron: CronFunction = defaultCron(),
 ): Promise<void> {
   let running = false;
   return cron(name, "* * * * *", { signal }, async () => {

@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
+import FakeTimers from "@sinonjs/fake-timers";
 import {
   csvTimeOn,
   dailyWindow,
+  defaultCron,
   dueWindows,
   isExpired,
   latestDueWindow,
+  msToNextMinute,
   parseCsvTime,
   parseRollupFileName,
   parseWeeklyDay,
@@ -13,6 +16,7 @@ import {
   type RollupWindow,
   type ScheduleSettings,
   startMinuteTrigger,
+  timerCron,
   type WeeklyDay,
   weeklyWindow,
 } from "../src/scheduler.ts";
@@ -343,4 +347,47 @@ Deno.test("startMinuteTrigger registers a UTC every-minute cron and never overla
   release();
   await second;
   assert.equal(ticks.length, 2);
+});
+
+Deno.test("msToNextMinute waits for the next full UTC minute", () => {
+  assert.equal(msToNextMinute(Date.UTC(2026, 2, 29, 5, 59, 59, 500)), 500);
+  assert.equal(msToNextMinute(Date.UTC(2026, 2, 29, 6, 0, 0, 0)), 60_000);
+  assert.equal(msToNextMinute(Date.UTC(2026, 2, 29, 6, 0, 0, 1)), 59_999);
+});
+
+Deno.test("timerCron fires at each full minute under a fake clock until aborted", async () => {
+  const clock = FakeTimers.install({
+    now: Date.UTC(2026, 2, 29, 5, 58, 30),
+    toFake: ["setTimeout", "clearTimeout", "Date"],
+  });
+  try {
+    const fired: number[] = [];
+    const controller = new AbortController();
+    const stopped = timerCron("t", "* * * * *", { signal: controller.signal }, () => {
+      fired.push(Date.now());
+    });
+    await clock.tickAsync(30_000);
+    await clock.tickAsync(60_000);
+    await clock.tickAsync(59_999);
+    assert.deepEqual(fired.map((t) => new Date(t).toISOString()), [
+      "2026-03-29T05:59:00.000Z",
+      "2026-03-29T06:00:00.000Z",
+    ]);
+    controller.abort();
+    await stopped;
+    await clock.tickAsync(120_000);
+    assert.equal(fired.length, 2);
+    const aborted = new AbortController();
+    aborted.abort();
+    await timerCron("t", "* * * * *", { signal: aborted.signal }, () => {
+      fired.push(0);
+    });
+    assert.equal(fired.length, 2);
+  } finally {
+    clock.uninstall();
+  }
+});
+
+Deno.test("defaultCron is Deno.cron under --unstable-cron (the test task), else the timer", () => {
+  assert.equal(defaultCron(), typeof Deno.cron === "function" ? Deno.cron : timerCron);
 });
