@@ -95,10 +95,12 @@ export function parseReplyHeader(command: ReadCommand, header: Uint8Array): Repl
     throw new ProtocolError("busy", `controller busy (status ${status})`);
   }
   const length = view.getInt32(command === READ_CALCULATIONS ? 8 : 4);
-  if (length <= 0 || length > MAX_TABLE_LENGTH) {
+  // An empty table is consistent (python-luxtronik accepts it too); a negative or huge
+  // length means the stream is corrupt or shifted.
+  if (length < 0 || length > MAX_TABLE_LENGTH) {
     throw new ProtocolError(
       "length",
-      `table length ${length} of ${command} is outside 1..${MAX_TABLE_LENGTH}`,
+      `table length ${length} of ${command} is outside 0..${MAX_TABLE_LENGTH}`,
     );
   }
   return { command, status, length };
