@@ -316,14 +316,15 @@ Deno.test("an empty window gives a file with the header only, and a log line", a
   );
 });
 
-Deno.test("an empty database still writes header-only files", async () => {
+Deno.test("an empty database still writes header-only files with every known calculation", async () => {
   await using f = await fixture();
   await new Rollups(f.storage, f.options, f.logger).runDue(
     Temporal.Instant.from("2026-03-20T08:00:00Z"),
   );
+  const header = ["timestamp", ...csvColumns("calculations", 0).map(headerOf)].join(",");
   assert.equal(
     await Deno.readTextFile(join(f.options.dirs.daily, "2026-03-19_daily.csv")),
-    "timestamp\r\n",
+    header + "\r\n",
   );
 });
 
