@@ -82,7 +82,7 @@ Deno.test("wrong echo, busy status and absurd lengths are rejected with a typed 
   );
   assertEquals(
     kindOf(() => parseReplyHeader(READ_PARAMETERS, header(READ_PARAMETERS, { length: 0 }))),
-    "length",
+    "accepted",
   );
   assertEquals(
     kindOf(() => parseReplyHeader(READ_PARAMETERS, header(READ_PARAMETERS, { length: -4 }))),
