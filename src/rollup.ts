@@ -9,7 +9,14 @@
  * crash after the rename but before the record finds the complete file next time and keeps
  * it. Existing roll-up files are never rewritten.
  */
-import { csvLines, type CsvOptions, matchesPattern, selectColumns, writeChunks } from "./csvgen.ts";
+import {
+  csvLines,
+  type CsvOptions,
+  csvOptionsFromConfig,
+  matchesPattern,
+  selectColumns,
+  writeChunks,
+} from "./csvgen.ts";
 import type { StoredPoll } from "./storage.ts";
 import type { TableKind } from "./luxtronik/fields.ts";
 import type { Logger } from "./log.ts";
@@ -86,12 +93,7 @@ export function rollupOptionsFromConfig(config: Config): RollupOptions {
     },
     dirs: { daily: config.dailyDir, weekly: config.weeklyDir },
     retentionDays: config.csvRetentionDays,
-    csv: {
-      timeZone: config.timeZone,
-      delimiter: config.csvDelimiter,
-      decimal: config.csvDecimal,
-      bom: config.csvBom,
-    },
+    csv: csvOptionsFromConfig(config),
     fields: config.csvFields,
   };
 }
