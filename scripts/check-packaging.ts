@@ -162,6 +162,24 @@ function readOrNull(path: string): string | null {
   }
 }
 
+/** Folders of files the code reads at run time (`static/` below src/): must be embedded. */
+export function assetFolders(root: string, dir = "src"): string[] {
+  const found: string[] = [];
+  let entries: Deno.DirEntry[];
+  try {
+    entries = [...Deno.readDirSync(join(root, dir))];
+  } catch {
+    return found;
+  }
+  for (const entry of entries) {
+    if (!entry.isDirectory) continue;
+    const path = `${dir}/${entry.name}`;
+    if (entry.name === "static") found.push(path);
+    else found.push(...assetFolders(root, path));
+  }
+  return found.sort();
+}
+
 function checkCompileTasks(
   root: string,
   denoJson: string,
@@ -183,6 +201,12 @@ function checkCompileTasks(
     for (const include of command.includes) {
       if (!exists(join(root, include))) {
         problems.push(`deno.json task ${name}: --include ${include} does not exist`);
+      }
+    }
+    const included = command.includes.map((i) => i.replace(/^\.\//, "").replace(/\/$/, ""));
+    for (const folder of assetFolders(root)) {
+      if (!included.includes(folder)) {
+        problems.push(`deno.json task ${name}: add --include ${folder} to embed its files`);
       }
     }
     const flags = command.runtimeFlags;

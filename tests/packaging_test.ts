@@ -132,8 +132,11 @@ Deno.test("packaging: broken compile tasks are reported", async () => {
       .replace("main.ts", "missing.ts");
     return JSON.stringify(json);
   });
+  await Deno.mkdir(`${dir.path}/src/http/static`, { recursive: true });
   const problems = await packagingProblems(dir.path);
   assertProblem(problems, "task compile: --include static/ does not exist");
+  assertProblem(problems, "task compile: add --include src/http/static to embed its files");
+  assertProblem(problems, "task compile:arm64: add --include src/http/static");
   assertProblem(problems, "task compile: --allow-all is not allowed");
   assertProblem(problems, "task compile: --allow-read must list the folders");
   assertProblem(problems, "task compile: --allow-env lacks PORT, INTERVAL_SEC");
