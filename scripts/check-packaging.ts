@@ -88,9 +88,19 @@ export function compileTask(denoJsonText: string, name: string): CompileCommand 
   return parseCompileTask(command);
 }
 
-/** The runtime flags of `deno task compile`, to run main.ts exactly as the binary would. */
+/**
+ * The flags to run main.ts from source as the binary of `deno task compile` runs: its
+ * runtime flags, with read access added for the files it embeds with --include (a
+ * compiled binary may always read its own embedded files; from source they are files
+ * in the repository).
+ */
 export function compileRuntimeFlags(root: string): string[] {
-  return compileTask(Deno.readTextFileSync(join(root, "deno.json")), "compile").runtimeFlags;
+  const task = compileTask(Deno.readTextFileSync(join(root, "deno.json")), "compile");
+  if (task.includes.length === 0) return task.runtimeFlags;
+  const embedded = task.includes.map((include) => resolve(root, include));
+  return task.runtimeFlags.map((flag) =>
+    flag.startsWith("--allow-read=") ? `${flag},${embedded.join(",")}` : flag
+  );
 }
 
 /** One Dockerfile instruction with continuation lines joined. */

@@ -4,6 +4,7 @@
  */
 import { assert, assertEquals, assertThrows, REPO_ROOT, tempDir } from "./helpers.ts";
 import {
+  compileRuntimeFlags,
   compileTask,
   copyParts,
   dockerIgnored,
@@ -233,4 +234,21 @@ Deno.test({
     assertEquals(code, 0, output);
     assertEquals(output.trim(), "", "no unknown keys or bad values");
   },
+});
+
+Deno.test("compileRuntimeFlags: embedded files become readable, nothing else changes", async () => {
+  await using dir = await tempDir();
+  await Deno.writeTextFile(
+    `${dir.path}/deno.json`,
+    JSON.stringify({
+      tasks: {
+        compile:
+          "deno compile --unstable-cron --allow-read=./data --include src/static -o x main.ts",
+      },
+    }),
+  );
+  assertEquals(compileRuntimeFlags(dir.path), [
+    "--unstable-cron",
+    `--allow-read=./data,${dir.path}/src/static`,
+  ]);
 });
