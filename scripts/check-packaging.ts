@@ -13,6 +13,8 @@ import { SETTING_NAMES } from "../src/config.ts";
 /** `deno task compile` (host) and the Raspberry Pi build. */
 export const COMPILE_TASKS = ["compile", "compile:arm64"] as const;
 export const SYSTEMD_UNIT = "deploy/lux-logger.service";
+/** Read by the npm package yaml when it parses a --config file (its debug switches). */
+export const LIBRARY_ENV = ["LOG_TOKENS", "LOG_STREAM"];
 
 /** A `deno compile …` task split into what matters for packaging. */
 export interface CompileCommand {
@@ -232,7 +234,7 @@ function checkCompileTasks(
     if (env === "all") {
       problems.push(`deno.json task ${name}: --allow-env must list the variables`);
     } else {
-      const missing = SETTING_NAMES.filter((s) => !(env ?? []).includes(s));
+      const missing = [...SETTING_NAMES, ...LIBRARY_ENV].filter((s) => !(env ?? []).includes(s));
       if (missing.length > 0) {
         problems.push(`deno.json task ${name}: --allow-env lacks ${missing.join(", ")}`);
       }

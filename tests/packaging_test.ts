@@ -10,6 +10,7 @@ import {
   dockerIgnored,
   dockerInstructions,
   flagList,
+  LIBRARY_ENV,
   packagingProblems,
   parseCompileTask,
   SYSTEMD_UNIT,
@@ -60,7 +61,11 @@ Deno.test("packaging: the compile tasks differ only in target and output", () =>
   assertEquals(host.runtimeFlags, arm64.runtimeFlags);
   const env = flagList(host.runtimeFlags, "--allow-env");
   assert(Array.isArray(env));
-  assertEquals([...env].sort(), [...SETTING_NAMES].sort(), "exactly the settings");
+  assertEquals(
+    [...env].sort(),
+    [...SETTING_NAMES, ...LIBRARY_ENV].sort(),
+    "exactly the settings and what the yaml package reads",
+  );
   assertEquals(flagList(host.runtimeFlags, "--allow-net"), "all");
   assertEquals(flagList(host.runtimeFlags, "--allow-ffi"), null);
 });

@@ -62,6 +62,16 @@ Deno.test({
       assertEquals(health.code, 0, health.stderr);
       assert(health.stdout.includes("ok: last poll"), health.stdout);
 
+      // A YAML settings file (--config) inside ./data: the yaml package reads env too.
+      await Deno.writeTextFile(`${cwd}/data/lux.yaml`, "HEALTH_MAX_AGE_SEC: 600\n");
+      const yamlHealth = await runCli(["health", "--config", "./data/lux.yaml"], {
+        cwd,
+        flags: FLAGS,
+        env: DEFAULT_PATHS,
+      });
+      assertEquals(yamlHealth.code, 0, yamlHealth.stderr);
+      assert(yamlHealth.stdout.includes("limit 600 s"), yamlHealth.stdout);
+
       assertEquals(await service.process.stop("SIGTERM"), 0, "SIGTERM ends the service cleanly");
       const stored = service.process.count(/poll stored/);
       const range = ["--from", "2000-01-01T00:00:00Z", "--to", "2100-01-01T00:00:00Z"];
