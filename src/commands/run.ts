@@ -3,6 +3,7 @@ import { type Config, ConfigError } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { Poller } from "../service.ts";
 import { Storage } from "../storage.ts";
+import { type Dashboard, startDashboard } from "../http/server.ts";
 import {
   commandConfig,
   commandLogger,
@@ -25,12 +26,33 @@ export async function runService(
     interval_sec: config.intervalSec,
     db: config.cachePath,
   });
+  let dashboard: Dashboard | null = null;
   try {
+    dashboard = startDashboardIfEnabled(config, storage, logger);
     await new Poller({ config, storage, logger }).run(signal);
   } finally {
+    await dashboard?.close();
     storage.close();
     logger.info("service stopped");
   }
+}
+
+/** The web dashboard (read-only), when HTTP_PORT is set; it shares the service's storage. */
+function startDashboardIfEnabled(
+  config: Config,
+  storage: Storage,
+  logger: Logger,
+): Dashboard | null {
+  if (config.httpPort === null) return null;
+  const dashboard = startDashboard({
+    hostname: config.httpHost,
+    port: config.httpPort,
+    storage,
+    config,
+    logger,
+  });
+  logger.info("dashboard listening", { url: dashboard.url });
+  return dashboard;
 }
 
 export async function runCommand(args: string[]): Promise<number> {
