@@ -137,6 +137,8 @@ async function loadNow() {
 // ---------- Charts ----------
 
 let chart = null;
+/** Counts finished chart loads, so a test (or a curious user) can tell a new chart from the last. */
+let chartLoads = 0;
 
 function chartRange(params) {
   const range = params.get("range");
@@ -173,6 +175,7 @@ async function loadChart(params) {
     series = await api(`/api/series?${query}`);
   } catch (error) {
     box.dataset.state = "error";
+    box.dataset.loads = String(++chartLoads);
     $("#chart-info").textContent = error.message;
     chart?.destroy();
     chart = null;
@@ -200,6 +203,7 @@ async function loadChart(params) {
   );
   const values = [...series.min, ...series.max].filter((v) => v !== null);
   box.dataset.state = "ready";
+  box.dataset.loads = String(++chartLoads);
   box.dataset.field = series.field;
   box.dataset.count = String(series.count);
   box.dataset.points = String(series.t.length);
