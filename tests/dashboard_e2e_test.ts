@@ -86,6 +86,32 @@ async function chartState(page: Page): Promise<Record<string, string>> {
 }
 
 /**
+ * Byte equality with a short message. (assert.deepEqual on two large, different arrays
+ * builds a diff of every element, which takes gigabytes.)
+ */
+function assertSameBytes(actual: Uint8Array, expected: Uint8Array): void {
+  assert.equal(actual.length, expected.length, "downloaded length differs from the file's");
+  const first = actual.findIndex((byte, i) => byte !== expected[i]);
+  assert.equal(first, -1, `downloaded bytes differ from the file's from offset ${first}`);
+}
+
+/** `promise`, or a clear failure after STEP_TIMEOUT_MS. */
+async function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`timed out after ${STEP_TIMEOUT_MS} ms waiting for ${what}`)),
+      STEP_TIMEOUT_MS,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
  * Polls `expression` in the page until it is true. (page.waitForFunction evaluates with
  * eval inside the page, which the dashboard's Content-Security-Policy rightly forbids.)
  */
@@ -252,10 +278,13 @@ Deno.test({
       await page.waitForSelector(link);
       const [download] = await Promise.all([page.waitForEvent("download"), page.click(link)]);
       assert.equal(download.suggestedFilename(), rollupName);
-      const downloaded = await Deno.readFile(await download.path());
+      // path() waits for the download to finish and has no timeout of its own.
+      const downloaded = await Deno.readFile(
+        await withTimeout(download.path(), "the download to finish"),
+      );
       const onDisk = await Deno.readFile(join(dailyDir, rollupName));
       assert.ok(onDisk.length > 10_000, `roll-up of ${onDisk.length} bytes`);
-      assert.deepEqual(downloaded, onDisk);
+      assertSameBytes(downloaded, onDisk);
 
       assert.deepEqual(pageErrors, []);
     } catch (error) {
