@@ -124,7 +124,7 @@ export function createDashboardHandler(
         fields,
       });
     },
-    "/api/series": (params) => {
+    "/api/series": async (params) => {
       const field = params.get("field");
       if (!field) {
         throw new HttpError(
@@ -139,7 +139,7 @@ export function createDashboardHandler(
       if (!column) {
         throw new HttpError(404, `unknown field ${JSON.stringify(field)}; /api/current lists them`);
       }
-      const series = fieldSeries(storage, column, { from, to, points }, decodeOptions);
+      const series = await fieldSeries(storage, column, { from, to, points }, decodeOptions);
       return json({
         field: fieldId(column),
         name: column.name,
