@@ -27,6 +27,7 @@ import {
   parseInstantParam,
 } from "../src/http/routes.ts";
 import { DashboardError, startDashboard } from "../src/http/server.ts";
+import { fieldSeries } from "../src/http/series.ts";
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
@@ -682,4 +683,40 @@ Deno.test("run without HTTP_PORT starts no dashboard", async () => {
   await service;
   assert.ok(!lines.some((line) => line.includes("dashboard")), lines.join("\n"));
   await Deno.remove(dir, { recursive: true });
+});
+
+// ---------- series over many days ----------
+
+Deno.test("fieldSeries reads day by day without losing or repeating a poll", async () => {
+  const start = Date.UTC(2026, 2, 1);
+  const polls: Poll[] = [];
+  // Hourly polls, so several fall exactly on the day boundaries of the reading.
+  for (let ts = start; ts < start + 3 * DAY_MS; ts += HOUR_MS) polls.push(modelPoll(ts));
+  await using f = await fixture(polls);
+  const column = findColumn(stored(polls[0]), TVL)!;
+  const series = await fieldSeries(
+    f.storage,
+    column,
+    { from: start, to: start + 3 * DAY_MS, points: 1000 },
+    {},
+  );
+  assert.equal(series.count, polls.length);
+  assert.deepEqual(series.t, polls.map((p) => p.ts));
+  assert.deepEqual(series.avg, polls.map((p) => modelFlow(p.ts)));
+});
+
+Deno.test("fieldSeries lets timers run during a long read", async () => {
+  const BUSY_MS = 60; // longer than one slice of reading
+  const events: string[] = [];
+  const slowStorage = {
+    *polls(from: number): Generator<StoredPoll> {
+      const until = performance.now() + BUSY_MS;
+      while (performance.now() < until) { /* a slow disk */ }
+      events.push(`read ${(from - NOW) / DAY_MS}`);
+    },
+  };
+  setTimeout(() => events.push("timer"), 0);
+  const column = findColumn(stored(modelPoll(NOW)), TVL)!;
+  await fieldSeries(slowStorage, column, { from: NOW, to: NOW + 3 * DAY_MS, points: 10 }, {});
+  assert.deepEqual(events, ["read 0", "timer", "read 1", "read 2"]);
 });
