@@ -35,7 +35,8 @@ export async function runService(
 
 export async function runCommand(args: string[]): Promise<number> {
   const { values } = parseCommandArgs("run", args, SETTING_FLAGS);
-  const config = commandConfig(values);
+  // Every configuration problem, including unwritable paths, before anything starts.
+  const config = commandConfig(values, {}, true);
   const shutdown = shutdownSignal();
   await runService(config, commandLogger(config), shutdown.signal);
   return 0;
