@@ -14,6 +14,7 @@
 import {
   encodeReadRequest,
   headerBytes,
+  MAX_TABLE_LENGTH,
   parseReplyHeader,
   parseValues,
   ProtocolError,
@@ -155,16 +156,35 @@ export class LuxtronikConnection {
   async readTable(command: ReadCommand): Promise<Int32Array | Int8Array> {
     return await this.#withDeadline(async () => {
       await this.#writeAll(encodeReadRequest(command));
-      const header = parseReplyHeader(command, await this.#read(headerBytes(command), false));
-      // Nothing may follow the values until we send the next request: any extra byte
-      // that has already arrived means the reply and our framing disagree.
-      return parseValues(command, await this.#read(header.length * valueBytes(command), true));
+      // Nothing may follow the reply until we send the next request, so every read has
+      // room for more than we expect: any byte beyond the announced length that arrives
+      // with the reply means the reply and our framing disagree. The first read takes
+      // whatever has arrived (up to the largest possible reply), header and body alike.
+      const head = headerBytes(command);
+      const first = new Uint8Array(head + MAX_TABLE_LENGTH * valueBytes(command) + 1);
+      const got = await this.#fill(first, head, 0);
+      const header = parseReplyHeader(command, first.subarray(0, head));
+      const bodyLength = header.length * valueBytes(command);
+      const early = first.subarray(head, got);
+      const body = new Uint8Array(bodyLength + 1);
+      if (early.length <= bodyLength) body.set(early);
+      if (
+        early.length > bodyLength || await this.#fill(body, bodyLength, early.length) > bodyLength
+      ) {
+        throw new ProtocolError(
+          "trailing",
+          `more bytes than the announced ${header.length} values of ${command} arrived`,
+        );
+      }
+      return parseValues(command, body.subarray(0, bodyLength));
     });
   }
 
   /** Reads exactly `count` bytes within the timeout, however the peer splits them. */
   async readExact(count: number): Promise<Uint8Array> {
-    return await this.#withDeadline(() => this.#read(count, false));
+    const buffer = new Uint8Array(count);
+    await this.#withDeadline(() => this.#fill(buffer, count, 0));
+    return buffer;
   }
 
   close(): void {
@@ -178,12 +198,11 @@ export class LuxtronikConnection {
   }
 
   /**
-   * Reads exactly `count` bytes. With `refuseExtra`, the buffer has one spare byte, so
-   * bytes beyond `count` that arrive in the same segment are caught, not left behind.
+   * Reads until `buffer` holds at least `count` bytes, starting with `received` already
+   * there. Returns how many it holds: more than `count` if the buffer has room and the
+   * peer sent more in the same segment.
    */
-  async #read(count: number, refuseExtra: boolean): Promise<Uint8Array> {
-    const buffer = new Uint8Array(count + (refuseExtra ? 1 : 0));
-    let received = 0;
+  async #fill(buffer: Uint8Array, count: number, received: number): Promise<number> {
     while (received < count) {
       this.#progress = `${received} of ${count} bytes`;
       const n = await this.conn.read(buffer.subarray(received));
@@ -194,10 +213,7 @@ export class LuxtronikConnection {
       }
       received += n;
     }
-    if (received > count) {
-      throw new ProtocolError("trailing", `more bytes than the announced ${count} arrived`);
-    }
-    return buffer.subarray(0, count);
+    return received;
   }
 
   async #writeAll(bytes: Uint8Array): Promise<void> {
