@@ -249,6 +249,11 @@ function serviceProblems(values: Record<string, unknown>): string[] {
   return problems;
 }
 
+/** Not there (or a parent is a file): judged by the nearest existing parent instead. */
+function isMissing(error: unknown): boolean {
+  return error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory;
+}
+
 /** Why the database file at `path` cannot be opened for writing, or null if it can. */
 export function databaseProblem(path: string): string | null {
   if (path === ":memory:") return null;
@@ -258,7 +263,7 @@ export function databaseProblem(path: string): string | null {
     Deno.openSync(path, { read: true, write: true }).close();
     return null;
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return folderProblem(dirname(path));
+    if (isMissing(error)) return folderProblem(dirname(path));
     return `cannot be written (${(error as Error).message})`;
   }
 }
@@ -274,7 +279,7 @@ export function folderProblem(dir: string): string | null {
       if (!Deno.statSync(existing).isDirectory) return `${existing} is not a folder`;
       break;
     } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) {
+      if (!isMissing(error)) {
         return `cannot be used (${(error as Error).message})`;
       }
       existing = dirname(existing);
