@@ -118,7 +118,8 @@ Deno.test("fault refuse: refused polls are gaps; polling resumes at the first at
   await exerciseFault(
     {
       faults: ["refuse"],
-      kinds: ["refused"],
+      // A connection arriving while the listener is being closed is reset instead.
+      kinds: ["refused", "reset"],
       settings: { offlineMs: 500, periodMs: 1_300 },
       until: (h) => (h.simulator.stats.faults.refuse ?? 0) >= 2,
     },
