@@ -58,7 +58,7 @@ Deno.test("the CSV has a header with units, one CRLF row per poll, decoded cells
     parameters: 5,
     visibilities: 2,
   });
-  assertEquals(columns.map(headerCell), [
+  assertEquals(columns.map((c) => headerCell(c)), [
     "ID_WEB_Temperatur_TVL [°C]",
     "ID_WEB_WP_BZ_akt",
     "ID_Ba_Hz_akt",
@@ -139,4 +139,21 @@ Deno.test("writeChunks writes everything, in chunks, however short the sink's wr
   assertEquals(new TextDecoder().decode(new Uint8Array(received)), pieces.join(""));
   assertEquals(total, received.length);
   assert(calls > 1);
+});
+
+Deno.test("READABLE_HEADERS: plain-English names where known, reference names otherwise", () => {
+  const columns = selectColumns([
+    "ID_WEB_Temperatur_TVL",
+    "ID_WEB_WP_BZ_akt",
+    "Unknown_Calculation_0",
+  ], {
+    calculations: 269,
+    parameters: 0,
+    visibilities: 0,
+  });
+  const [header] = csvLines([], columns, { timeZone: "UTC", readableHeaders: true });
+  assertEquals(header, "timestamp,Unknown_Calculation_0,Flow temperature [°C],Operating mode\r\n");
+  const all = selectColumns(["*"], { calculations: 269, parameters: 1160, visibilities: 380 });
+  const names = all.map((c) => headerCell(c, true));
+  assertEquals(new Set(names).size, names.length, "readable names never collide");
 });

@@ -62,7 +62,11 @@ export async function runCli(
 export class CliProcess {
   readonly child: Deno.ChildProcess;
   readonly lines: string[] = [];
-  readonly #waiters: { test: (line: string) => boolean; resolve: (line: string) => void }[] = [];
+  readonly #waiters: {
+    pattern: RegExp;
+    resolve: (line: string) => void;
+    reject: (error: Error) => void;
+  }[] = [];
   readonly #pumps: Promise<void>[];
 
   constructor(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}) {
@@ -75,6 +79,19 @@ export class CliProcess {
       stderr: "piped",
     }).spawn();
     this.#pumps = [this.#pump(this.child.stdout), this.#pump(this.child.stderr)];
+    // A process that dies fails every waiter at once instead of letting it time out.
+    this.child.status.then(async (status) => {
+      await Promise.all(this.#pumps);
+      for (const waiter of this.#waiters.splice(0)) {
+        waiter.reject(
+          new Error(
+            `process exited (${status.code}) before: ${waiter.pattern}; output:\n${
+              this.lines.join("\n")
+            }`,
+          ),
+        );
+      }
+    });
   }
 
   async #pump(stream: ReadableStream<Uint8Array>) {
@@ -91,7 +108,7 @@ export class CliProcess {
   #push(line: string) {
     this.lines.push(line);
     for (const waiter of [...this.#waiters]) {
-      if (waiter.test(line)) {
+      if (waiter.pattern.test(line)) {
         this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
         waiter.resolve(line);
       }
@@ -109,10 +126,14 @@ export class CliProcess {
         );
       }, timeoutMs);
       this.#waiters.push({
-        test: (l) => pattern.test(l),
+        pattern,
         resolve: (l) => {
           clearTimeout(timer);
           resolve(l);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
         },
       });
     });

@@ -1,6 +1,7 @@
 /** `run`: the service. Polls, stores and rolls up until SIGTERM/SIGINT, then exits 0. */
 import { type Config, ConfigError } from "../config.ts";
 import type { Logger } from "../log.ts";
+import { rollupOptionsFromConfig, Rollups, startRollupSchedule } from "../rollup.ts";
 import { Poller } from "../service.ts";
 import { Storage } from "../storage.ts";
 import {
@@ -25,9 +26,12 @@ export async function runService(
     interval_sec: config.intervalSec,
     db: config.cachePath,
   });
+  const rollups = new Rollups(storage, rollupOptionsFromConfig(config), logger);
   try {
+    await startRollupSchedule(rollups, signal);
     await new Poller({ config, storage, logger }).run(signal);
   } finally {
+    await rollups.idle();
     storage.close();
     logger.info("service stopped");
   }

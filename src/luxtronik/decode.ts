@@ -24,13 +24,7 @@ export interface DecodeOptions {
 }
 
 /** A field bound to its decoder: reads its own slots from a whole raw table. */
-export interface Column {
-  table: TableKind;
-  index: number;
-  count: number;
-  name: string;
-  type: string;
-  unit: string;
+export interface Column extends FieldDef {
   decode(raw: ArrayLike<number>, opts?: DecodeOptions): Value;
 }
 
