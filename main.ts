@@ -10,6 +10,7 @@ import { demoCommand } from "./src/commands/demo.ts";
 import { dumpCommand } from "./src/commands/dump.ts";
 import { exportCommand } from "./src/commands/export.ts";
 import { ingestCommand } from "./src/commands/ingest.ts";
+import { rollupCommand } from "./src/commands/rollup.ts";
 import { runCommand } from "./src/commands/run.ts";
 import { simulateCommand } from "./src/commands/simulate.ts";
 
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   dump: dumpCommand,
   ingest: ingestCommand,
   export: exportCommand,
+  rollup: rollupCommand,
   demo: demoCommand,
 };
 
@@ -34,6 +36,7 @@ commands:
   dump --host H            one read of all tables, decoded [--port P] [--json]
   ingest --db PATH FILE    store recorded polls (JSON lines; - for standard input)
   export --db PATH --from T --to T   stored polls as CSV [--fields LIST] [--format csv|json] [--out FILE]
+  rollup --db PATH         write the roll-ups the schedule writes at T [--at T] (default: now)
   demo                     simulator + service on loopback, writing ./demo-data/
 
 Settings come from flags (--interval-sec 5), the environment, .env and --config FILE.

@@ -4,6 +4,8 @@
  */
 import { type Column, csvColumns, decodeTable, formatCell } from "./luxtronik/decode.ts";
 import type { TableKind } from "./luxtronik/fields.ts";
+import type { Config } from "./config.ts";
+import { readableName } from "./luxtronik/readable_names.ts";
 import type { StoredPoll } from "./storage.ts";
 
 export interface CsvOptions {
@@ -12,6 +14,19 @@ export interface CsvOptions {
   decimal?: "." | ",";
   /** Prefix a UTF-8 byte order mark (helps Excel detect the encoding). */
   bom?: boolean;
+  /** Plain-English column names instead of the reference names (READABLE_HEADERS). */
+  readableHeaders?: boolean;
+}
+
+/** The CSV dialect a configuration asks for; every CSV writer takes it from here. */
+export function csvOptionsFromConfig(config: Config): CsvOptions {
+  return {
+    timeZone: config.timeZone,
+    delimiter: config.csvDelimiter,
+    decimal: config.csvDecimal,
+    bom: config.csvBom,
+    readableHeaders: config.readableHeaders,
+  };
 }
 
 /** The `timestamp` cell: the poll's instant with the UTC offset of the configured zone. */
@@ -29,9 +44,13 @@ export function quoteCell(cell: string, delimiter: string): string {
   return cell;
 }
 
-/** Header cell of a column: the reference name, then the unit after a space if it has one. */
-export function headerCell(column: Column): string {
-  return column.unit ? `${column.name} [${column.unit}]` : column.name;
+/**
+ * Header cell of a column: the reference name (or, with `readable`, a plain-English
+ * name where we have one), then the unit in brackets if it has one.
+ */
+export function headerCell(column: Column, readable = false): string {
+  const name = readable ? readableName(column) : column.name;
+  return column.unit ? `${name} [${column.unit}]` : name;
 }
 
 /** The default column set: every calculation of a table of `length` values. */
@@ -50,7 +69,8 @@ export function* csvLines(
   const delimiter = options.delimiter ?? ",";
   const decimal = options.decimal ?? ".";
   const decodeOptions = { timeZone: options.timeZone };
-  const header = ["timestamp", ...columns.map(headerCell)].map((c) => quoteCell(c, delimiter));
+  const header = ["timestamp", ...columns.map((c) => headerCell(c, options.readableHeaders))]
+    .map((c) => quoteCell(c, delimiter));
   yield (options.bom ? "\uFEFF" : "") + header.join(delimiter) + LINE_END;
   for (const poll of polls) {
     const cells = [formatTimestamp(poll.ts, options.timeZone)];

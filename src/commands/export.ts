@@ -1,5 +1,11 @@
 /** `export`: every stored poll with `from <= ts < to` as CSV or JSON. */
-import { csvLines, jsonLines, selectColumns, writeChunks } from "../csvgen.ts";
+import {
+  csvLines,
+  csvOptionsFromConfig,
+  jsonLines,
+  selectColumns,
+  writeChunks,
+} from "../csvgen.ts";
 import { Storage } from "../storage.ts";
 import {
   commandConfig,
@@ -45,12 +51,7 @@ export async function exportCommand(args: string[]): Promise<number> {
     const pieces = format === "json" ? jsonLines(polls, config.timeZone) : csvLines(
       polls,
       selectColumns(config.csvFields, storage.tableLengths(from, to)),
-      {
-        timeZone: config.timeZone,
-        delimiter: config.csvDelimiter,
-        decimal: config.csvDecimal,
-        bom: config.csvBom,
-      },
+      csvOptionsFromConfig(config),
     );
     await writeChunks(pieces, out);
   } finally {

@@ -1,6 +1,7 @@
 /** `run`: the service. Polls, stores and rolls up until SIGTERM/SIGINT, then exits 0. */
 import { type Config, ConfigError } from "../config.ts";
 import type { Logger } from "../log.ts";
+import { rollupOptionsFromConfig, Rollups, startRollupSchedule } from "../rollup.ts";
 import { Poller } from "../service.ts";
 import { Storage } from "../storage.ts";
 import { type Dashboard, startDashboard } from "../http/server.ts";
@@ -26,12 +27,15 @@ export async function runService(
     interval_sec: config.intervalSec,
     db: config.cachePath,
   });
+  const rollups = new Rollups(storage, rollupOptionsFromConfig(config), logger);
   let dashboard: Dashboard | null = null;
   try {
+    await startRollupSchedule(rollups, signal);
     dashboard = startDashboardIfEnabled(config, storage, logger);
     await new Poller({ config, storage, logger }).run(signal);
   } finally {
     await dashboard?.close();
+    await rollups.idle();
     storage.close();
     logger.info("service stopped");
   }
@@ -57,7 +61,8 @@ function startDashboardIfEnabled(
 
 export async function runCommand(args: string[]): Promise<number> {
   const { values } = parseCommandArgs("run", args, SETTING_FLAGS);
-  const config = commandConfig(values);
+  // Every configuration problem, including unwritable paths, before anything starts.
+  const config = commandConfig(values, {}, true);
   const shutdown = shutdownSignal();
   await runService(config, commandLogger(config), shutdown.signal);
   return 0;
