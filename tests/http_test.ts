@@ -182,7 +182,7 @@ Deno.test("numericValue charts numbers and booleans, not text or missing values"
 Deno.test("decodeFields decodes every table the poll carries, calculations first", () => {
   const poll = stored(modelPoll(NOW));
   const fields = decodeFields(poll, { timeZone: "UTC" });
-  const { calculations, parameters, visibilities } = poll;
+  const { calculations } = poll;
   const columnCount = (["calculations", "parameters", "visibilities"] as const)
     .map((kind) => csvColumns(kind, poll[kind]!.length).length)
     .reduce((a, b) => a + b);
@@ -717,10 +717,17 @@ Deno.test("fieldSeries lets timers run during a long read", async () => {
       const until = performance.now() + BUSY_MS;
       while (performance.now() < until) { /* a slow disk */ }
       events.push(`read ${(from - NOW) / DAY_MS}`);
+      yield stored(modelPoll(from));
     },
   };
   setTimeout(() => events.push("timer"), 0);
   const column = findColumn(stored(modelPoll(NOW)), TVL)!;
-  await fieldSeries(slowStorage, column, { from: NOW, to: NOW + 3 * DAY_MS, points: 10 }, {});
+  const series = await fieldSeries(
+    slowStorage,
+    column,
+    { from: NOW, to: NOW + 3 * DAY_MS, points: 10 },
+    {},
+  );
   assert.deepEqual(events, ["read 0", "timer", "read 1", "read 2"]);
+  assert.equal(series.count, 3);
 });
