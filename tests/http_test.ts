@@ -336,6 +336,17 @@ Deno.test("listRollupFiles lists visible regular files, newest name first", asyn
   }
 });
 
+Deno.test("a roll-up folder that is a file is an error, not an empty list", async () => {
+  await using f = await fixture();
+  await Deno.writeTextFile(f.context.config.dailyDir, "not a folder");
+  await assert.rejects(
+    listRollupFiles({ daily: f.context.config.dailyDir, weekly: f.dir }, "daily"),
+  );
+  const { response } = await get(f.handle, "/api/files");
+  assert.equal(response.status, 500);
+  assert.match(f.logs[0], /dashboard request failed path=\/api\/files/);
+});
+
 Deno.test("diskUsage and databaseBytes measure the database's file system and files", async () => {
   await using f = await fixture([modelPoll(NOW)]);
   const path = f.context.config.cachePath;

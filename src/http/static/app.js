@@ -311,7 +311,16 @@ function route() {
   LOADERS[name](params).catch(report);
 }
 
+/** Header rows from `data-head="A|B|C"`, so the page's HTML lists each table's columns once. */
+function addTableHeads() {
+  for (const table of document.querySelectorAll("table[data-head]")) {
+    const cells = table.dataset.head.split("|").map((label) => el("th", {}, label));
+    table.prepend(el("thead", {}, el("tr", {}, ...cells)));
+  }
+}
+
 function wire() {
+  addTableHeads();
   $("#field-search").addEventListener("input", renderFields);
   for (const button of document.querySelectorAll("[data-range]")) {
     button.addEventListener("click", () => {
