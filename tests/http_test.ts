@@ -20,11 +20,13 @@ import { listRollupFiles, rollupFilePath } from "../src/http/files.ts";
 import { databaseBytes, diskUsage } from "../src/http/health.ts";
 import { escapeLabelValue, formatMetrics, METRICS_CONTENT_TYPE } from "../src/http/metrics.ts";
 import {
+  COUNTS_MAX_AGE_MS,
   createDashboardHandler,
   type DashboardContext,
   DEFAULT_POINTS,
   MAX_POINTS,
   parseInstantParam,
+  remembered,
 } from "../src/http/routes.ts";
 import { DashboardError, startDashboard } from "../src/http/server.ts";
 import { fieldSeries } from "../src/http/series.ts";
@@ -528,6 +530,34 @@ Deno.test("/api/health reports the last poll, counts, database and disk", async 
   const none = (await get(empty.handle, "/api/health")).json();
   assert.equal(none.status, "no polls yet");
   assert.equal(none.lastPollAgeSec, null);
+});
+
+Deno.test("remembered recomputes only after the given age", () => {
+  let clock = 0;
+  let computed = 0;
+  const value = remembered(60_000, () => clock, () => ++computed);
+  assert.equal(value(), 1);
+  clock = 59_999;
+  assert.equal(value(), 1);
+  clock = 60_000;
+  assert.equal(value(), 2);
+});
+
+Deno.test("poll and gap counts are refreshed at most once a minute", async () => {
+  await using f = await fixture([modelPoll(NOW - MINUTE_MS)]);
+  let clock = NOW;
+  const handle = createDashboardHandler({ ...f.context, now: () => clock });
+  assert.match((await get(handle, "/metrics")).text, /^lux_polls_stored 1$/m);
+  f.storage.insertPoll(modelPoll(NOW));
+  f.storage.insertGap(NOW, "ConnectionRefused");
+  clock = NOW + COUNTS_MAX_AGE_MS - 1;
+  assert.equal((await get(handle, "/api/health")).json().pollsStored, 1);
+  clock = NOW + COUNTS_MAX_AGE_MS;
+  const metrics = (await get(handle, "/metrics")).text;
+  assert.match(metrics, /^lux_polls_stored 2$/m);
+  assert.match(metrics, /^lux_gaps_stored 1$/m);
+  // The newest poll itself is never cached.
+  assert.match(metrics, new RegExp(`^lux_last_poll_timestamp_seconds ${NOW / 1000}$`, "m"));
 });
 
 Deno.test("/metrics serves the Prometheus text format", async () => {

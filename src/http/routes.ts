@@ -31,6 +31,11 @@ export const DEFAULT_SERIES_RANGE_MS = DAY_MS;
 export const DEFAULT_GAPS_RANGE_MS = 30 * DAY_MS;
 export const DEFAULT_POINTS = 1000;
 export const MAX_POINTS = 10_000;
+/**
+ * Counting every stored poll scans the whole table (over a second for a year of 30-second
+ * polls), so /metrics and /api/health count at most once per this many ms.
+ */
+export const COUNTS_MAX_AGE_MS = 60_000;
 /** The last poll counts as stale when it is older than this many poll intervals. */
 const STALE_INTERVALS = 3;
 const ALLOWED_METHODS = "GET, HEAD";
@@ -93,6 +98,20 @@ export function parsePoints(value: string | null): number {
   return points;
 }
 
+/** `compute()`, remembered for `maxAgeMs` of `clock` time. */
+export function remembered<T>(maxAgeMs: number, clock: () => number, compute: () => T): () => T {
+  let value: T;
+  let at = -Infinity;
+  return () => {
+    const now = clock();
+    if (now - at >= maxAgeMs) {
+      value = compute();
+      at = now;
+    }
+    return value;
+  };
+}
+
 export function createDashboardHandler(
   context: DashboardContext,
 ): (req: Request) => Promise<Response> {
@@ -101,6 +120,10 @@ export function createDashboardHandler(
   const decodeOptions = { timeZone: config.timeZone };
   const dirs: RollupDirs = { daily: config.dailyDir, weekly: config.weeklyDir };
   const time = (ts: number) => formatTimestamp(ts, config.timeZone);
+  const counts = remembered(COUNTS_MAX_AGE_MS, now, () => ({
+    polls: storage.countPolls(),
+    gaps: storage.gaps(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER).length,
+  }));
 
   const latestPoll = (): StoredPoll | null => {
     const ts = storage.lastPollTs();
@@ -183,7 +206,7 @@ export function createDashboardHandler(
         lastPollTs: last,
         lastPollTime: last === null ? null : time(last),
         lastPollAgeSec: ageSec,
-        pollsStored: storage.countPolls(),
+        pollsStored: counts().polls,
         gapsLast24h: storage.gaps(at - DAY_MS, at + 1).length,
         database: { path: config.cachePath, bytes: databaseBytes(config.cachePath) },
         disk: diskUsage(config.cachePath),
@@ -196,8 +219,8 @@ export function createDashboardHandler(
         fields: poll ? decodeFields(poll, decodeOptions) : [],
         lastPollTs: poll?.ts ?? null,
         now: now(),
-        pollsStored: storage.countPolls(),
-        gapsStored: storage.gaps(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER).length,
+        pollsStored: counts().polls,
+        gapsStored: counts().gaps,
         databaseBytes: databaseBytes(config.cachePath),
         disk: diskUsage(config.cachePath),
       });
