@@ -4,6 +4,7 @@
  * logger's, so an existing `.env` keeps working. Every problem is collected and
  * reported at once, each by the name of the variable and what it accepts.
  */
+import { dirname, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 
 export const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] as const;
@@ -24,6 +25,8 @@ export interface Config {
   diskUsageThreshold: number;
   timeoutSec: number;
   retries: number;
+  /** Longest spacing between polls while the heat pump is unreachable. */
+  backoffMaxSec: number;
   dbRetentionDays: number;
   weeklyDay: Weekday | "daily";
   csvDelimiter: string;
@@ -115,6 +118,7 @@ const SETTINGS = {
   diskUsageThreshold: { env: "DISK_USAGE_THRESHOLD", parse: integer(1, 100), fallback: 90 },
   timeoutSec: { env: "TIMEOUT_SEC", parse: integer(1, 3600), fallback: 60 },
   retries: { env: "RETRIES", parse: integer(0, 10), fallback: 3 },
+  backoffMaxSec: { env: "BACKOFF_MAX_SEC", parse: integer(1, 86_400), fallback: 300 },
   dbRetentionDays: { env: "DB_RETENTION_DAYS", parse: integer(1, 36_500), fallback: 365 },
   weeklyDay: { env: "WEEKLY_DAY", parse: oneOf([...WEEKDAYS, "daily"]), fallback: "mon" },
   csvDelimiter: {
@@ -198,8 +202,17 @@ export function mergeSources(
   return merged;
 }
 
+export interface ResolveOptions {
+  /**
+   * Also check what the service (`run`) needs before it starts: HOST is set, and the
+   * database file and roll-up folders can be written (missing folders count as
+   * writable if they can be created where they would go; nothing is created here).
+   */
+  service?: boolean;
+}
+
 /** Validates merged settings into a Config, or throws ConfigError listing every problem. */
-export function resolveConfig(settings: Settings): Config {
+export function resolveConfig(settings: Settings, options: ResolveOptions = {}): Config {
   const problems: string[] = [];
   const values: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(SETTINGS)) {
@@ -217,10 +230,75 @@ export function resolveConfig(settings: Settings): Config {
     }
   }
   if (settings.OUTPUT_DIRS !== undefined) applyOutputDirs(settings, values, problems);
+  if (options.service) problems.push(...serviceProblems(values));
   if (problems.length > 0) throw new ConfigError(problems);
   const config = values as unknown as Config;
   if (config.timeZone === "") config.timeZone = systemTimeZone();
   return config;
+}
+
+/** What `run` needs beyond valid values: a HOST and writable paths. */
+function serviceProblems(values: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  if (values.host === null) problems.push("HOST: required for run (the heat pump's address)");
+  const check = (name: string, path: unknown, problem: (path: string) => string | null) => {
+    if (typeof path !== "string") return; // unparsable: already reported
+    const reason = problem(path);
+    if (reason !== null) problems.push(`${name}=${JSON.stringify(path)}: ${reason}`);
+  };
+  check("CACHE_PATH", values.cachePath, databaseProblem);
+  check("OUTPUT_DIRS_DAILY", values.dailyDir, folderProblem);
+  check("OUTPUT_DIRS_WEEKLY", values.weeklyDir, folderProblem);
+  return problems;
+}
+
+/** Not there (or a parent is a file): judged by the nearest existing parent instead. */
+function isMissing(error: unknown): boolean {
+  return error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory;
+}
+
+/** Why the database file at `path` cannot be opened for writing, or null if it can. */
+export function databaseProblem(path: string): string | null {
+  if (path === ":memory:") return null;
+  try {
+    const info = Deno.statSync(path);
+    if (!info.isFile) return "is not a file";
+    Deno.openSync(path, { read: true, write: true }).close();
+    return null;
+  } catch (error) {
+    if (isMissing(error)) return folderProblem(dirname(path));
+    return `cannot be written (${(error as Error).message})`;
+  }
+}
+
+/**
+ * Why files cannot be created in folder `dir`, or null if they can. A missing folder
+ * is judged by its nearest existing parent, where a probe file is created and removed.
+ */
+export function folderProblem(dir: string): string | null {
+  let existing = resolve(dir);
+  while (true) {
+    try {
+      if (!Deno.statSync(existing).isDirectory) return `${existing} is not a folder`;
+      break;
+    } catch (error) {
+      // The compiled binary may use ./logs but not read the folder above it: a missing
+      // folder that it is allowed to create is fine, its parent cannot be probed.
+      if (error instanceof Deno.errors.NotCapable && existing !== resolve(dir)) return null;
+      if (!isMissing(error)) {
+        return `cannot be used (${(error as Error).message})`;
+      }
+      existing = dirname(existing);
+    }
+  }
+  const probe = join(existing, `.lux-logger-write-test-${Deno.pid}`);
+  try {
+    Deno.writeFileSync(probe, new Uint8Array(), { createNew: true });
+    Deno.removeSync(probe);
+    return null;
+  } catch (error) {
+    return `cannot be written (${(error as Error).message})`;
+  }
 }
 
 /** OUTPUT_DIRS is the original logger's JSON form; the specific variables beat it. */
@@ -268,6 +346,8 @@ export interface LoadOptions {
   env?: Settings;
   /** Where `.env` is looked for; defaults to the working directory. */
   dotenvPath?: string;
+  /** Check what the service needs too (see ResolveOptions). */
+  service?: boolean;
 }
 
 /**
@@ -288,10 +368,13 @@ export function loadConfig(options: LoadOptions = {}): Config {
   }
   const dotenvContent = readOptional(options.dotenvPath ?? ".env");
   const env = options.env ?? settingsFromEnvironment();
-  return resolveConfig(mergeSources({
-    flags: options.flags ?? {},
-    env,
-    dotenv: dotenvContent === null ? {} : parseDotenv(dotenvContent),
-    yaml,
-  }));
+  return resolveConfig(
+    mergeSources({
+      flags: options.flags ?? {},
+      env,
+      dotenv: dotenvContent === null ? {} : parseDotenv(dotenvContent),
+      yaml,
+    }),
+    { service: options.service },
+  );
 }

@@ -183,3 +183,38 @@ export async function startSimulatorProcess(
   const line = await process.waitFor(/listening on 127\.0\.0\.1:\d+/);
   return { process, port: Number(/:(\d+)/.exec(line)![1]) };
 }
+
+/**
+ * A raw TCP peer on loopback for client tests: answers the n-th request of each
+ * connection with `replies[n]`; after the last reply it holds the connection open
+ * (`hold`) or closes it (`close`).
+ */
+export async function withPeer(
+  replies: Uint8Array[],
+  then: "hold" | "close",
+  test: (port: number) => Promise<void>,
+) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const serving = (async () => {
+    for await (const conn of listener) {
+      conns.push(conn);
+      for (const reply of replies) {
+        if (await conn.read(new Uint8Array(8)) === null) break;
+        await conn.write(reply);
+      }
+      if (then === "close") conn.close();
+    }
+  })().catch(() => {});
+  try {
+    await test((listener.addr as Deno.NetAddr).port);
+  } finally {
+    listener.close();
+    for (const c of conns) {
+      try {
+        c.close();
+      } catch { /* closed */ }
+    }
+    await serving;
+  }
+}

@@ -22,6 +22,23 @@ const FLAGS = compileRuntimeFlags(REPO_ROOT.pathname);
 const FIXTURE = realFixture("benpru-luxtronik-59-v3.88.0.json");
 const WAIT_MS = 90_000;
 
+/** Dashboard routes that read files or the disk, with the content type they answer. */
+const DASHBOARD_PATHS = [
+  ["/", "text/html"],
+  ["/static/app.js", "text/javascript"],
+  ["/static/vendor/uPlot.iife.min.js", "text/javascript"],
+  ["/api/health", "application/json"],
+  ["/metrics", "text/plain"],
+] as const;
+
+/** A port that was free a moment ago (HTTP_PORT cannot be 0). */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
 /** Settings that would move files elsewhere are blanked (= defaults) whatever CI's env is. */
 const DEFAULT_PATHS = { CACHE_PATH: "", OUTPUT_DIRS_DAILY: "", OUTPUT_DIRS_WEEKLY: "", TZ: "UTC" };
 
@@ -34,13 +51,14 @@ Deno.test("compile flags: listed permissions, no --allow-all", () => {
 });
 
 Deno.test({
-  name: "compile flags: simulate + run + health + export work under exactly these flags",
+  name:
+    "compile flags: simulate + run + dashboard + health + export work under exactly these flags",
   fn: async () => {
     await using dir = await tempDir();
     const cwd = dir.path;
     // The binary may read only its own folders, so the fixture is copied into ./data.
+    // ./logs is not made: the service creates it, though it may not read the folder above.
     await Deno.mkdir(`${cwd}/data`);
-    await Deno.mkdir(`${cwd}/logs`);
     await Deno.copyFile(FIXTURE, `${cwd}/data/fixture.json`);
 
     const simulator = new CliProcess(
@@ -54,9 +72,24 @@ Deno.test({
       service.process = new CliProcess(["run"], {
         cwd,
         flags: FLAGS,
-        env: { ...DEFAULT_PATHS, HOST: "127.0.0.1", PORT: port, INTERVAL_SEC: "1" },
+        env: {
+          ...DEFAULT_PATHS,
+          HOST: "127.0.0.1",
+          PORT: port,
+          INTERVAL_SEC: "1",
+          HTTP_PORT: String(freePort()),
+        },
       });
       await service.process.waitForCount(/poll stored/, 3, WAIT_MS);
+
+      // The dashboard: its embedded page files, and disk usage (statfs) for health/metrics.
+      const url = /url=(\S+)/.exec(await service.process.waitFor(/dashboard listening/))![1];
+      for (const [path, type] of DASHBOARD_PATHS) {
+        const response = await fetch(new URL(path, url));
+        const body = await response.text();
+        assertEquals(response.status, 200, `${path}: ${body}`);
+        assert(response.headers.get("content-type")?.startsWith(type), path);
+      }
 
       const health = await runCli(["health"], { cwd, flags: FLAGS, env: DEFAULT_PATHS });
       assertEquals(health.code, 0, health.stderr);
@@ -148,12 +181,13 @@ Deno.test("compile flags: writing outside ./data and ./logs fails clearly, write
   assert(!result.stderr.includes("    at "), "no stack trace");
   assertEquals([...Deno.readDirSync(outside.path)], [], "nothing written outside");
 
+  // `run` checks its paths first: one it may not touch is a configuration error.
   const run = await runCli(["run"], {
     cwd,
     flags: FLAGS,
     env: { ...DEFAULT_PATHS, HOST: "127.0.0.1", CACHE_PATH: `${outside.path}/cache.db` },
   });
-  assertEquals(run.code, 1, run.stderr);
-  assert(run.stderr.includes(outside.path), run.stderr);
+  assertEquals(run.code, 2, run.stderr);
+  assert(run.stderr.includes(`CACHE_PATH="${outside.path}/cache.db"`), run.stderr);
   assertEquals([...Deno.readDirSync(outside.path)], [], "no database created outside");
 });

@@ -4,6 +4,7 @@ import type { Logger } from "../log.ts";
 import { rollupOptionsFromConfig, Rollups, startRollupSchedule } from "../rollup.ts";
 import { Poller } from "../service.ts";
 import { Storage } from "../storage.ts";
+import { type Dashboard, startDashboard } from "../http/server.ts";
 import {
   commandConfig,
   commandLogger,
@@ -27,19 +28,41 @@ export async function runService(
     db: config.cachePath,
   });
   const rollups = new Rollups(storage, rollupOptionsFromConfig(config), logger);
+  let dashboard: Dashboard | null = null;
   try {
     await startRollupSchedule(rollups, signal);
+    dashboard = startDashboardIfEnabled(config, storage, logger);
     await new Poller({ config, storage, logger }).run(signal);
   } finally {
+    await dashboard?.close();
     await rollups.idle();
     storage.close();
     logger.info("service stopped");
   }
 }
 
+/** The web dashboard (read-only), when HTTP_PORT is set; it shares the service's storage. */
+function startDashboardIfEnabled(
+  config: Config,
+  storage: Storage,
+  logger: Logger,
+): Dashboard | null {
+  if (config.httpPort === null) return null;
+  const dashboard = startDashboard({
+    hostname: config.httpHost,
+    port: config.httpPort,
+    storage,
+    config,
+    logger,
+  });
+  logger.info("dashboard listening", { url: dashboard.url });
+  return dashboard;
+}
+
 export async function runCommand(args: string[]): Promise<number> {
   const { values } = parseCommandArgs("run", args, SETTING_FLAGS);
-  const config = commandConfig(values);
+  // Every configuration problem, including unwritable paths, before anything starts.
+  const config = commandConfig(values, {}, true);
   const shutdown = shutdownSignal();
   await runService(config, commandLogger(config), shutdown.signal);
   return 0;

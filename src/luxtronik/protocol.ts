@@ -36,8 +36,11 @@ export const REQUEST_BYTES = 8;
  */
 export const MAX_TABLE_LENGTH = 10_000;
 
-/** Why a reply was rejected; lets the service log a typed reason and tests check it. */
-export type ProtocolErrorKind = "echo" | "length" | "busy" | "request";
+/**
+ * Why a reply was rejected; lets the service log a typed reason and tests check it.
+ * `trailing`: more bytes arrived than the reply announced (the stream is not aligned).
+ */
+export type ProtocolErrorKind = "echo" | "length" | "busy" | "trailing" | "request";
 
 export class ProtocolError extends Error {
   constructor(readonly kind: ProtocolErrorKind, message: string) {
