@@ -89,7 +89,8 @@ const clockTime: Parser<{ hour: number; minute: number }> = (raw) => {
 
 const timeZone: Parser<string> = (raw) => {
   try {
-    return Temporal.Now.zonedDateTimeISO(raw.trim()).timeZoneId;
+    // glibc accepts TZ=":Europe/Berlin" (a zone file name); the zone is the same.
+    return Temporal.Now.zonedDateTimeISO(raw.trim().replace(/^:/, "")).timeZoneId;
   } catch {
     return { error: `"${raw}" is not a known IANA time zone (e.g. Europe/Berlin, UTC)` };
   }
@@ -159,11 +160,9 @@ export function parseDotenv(content: string): Settings {
   for (const line of content.split(/\r?\n/)) {
     const match = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
     if (!match) continue;
-    let value = match[2];
-    const quoted = /^(['"])(.*)\1$/.exec(value);
-    if (quoted) value = quoted[2];
-    else value = value.replace(/\s+#.*$/, "");
-    result[match[1]] = value;
+    // A quoted value may be followed by a comment: KEY="06:30" # morning
+    const quoted = /^(['"])(.*?)\1\s*(?:#.*)?$/.exec(match[2]);
+    result[match[1]] = quoted ? quoted[2] : match[2].replace(/\s+#.*$/, "");
   }
   return result;
 }
@@ -230,6 +229,9 @@ export function resolveConfig(settings: Settings, options: ResolveOptions = {}):
     }
   }
   if (settings.OUTPUT_DIRS !== undefined) applyOutputDirs(settings, values, problems);
+  if (values.csvDelimiter === "," && values.csvDecimal === ",") {
+    problems.push('CSV_DECIMAL=",": needs a CSV_DELIMITER other than "," (e.g. CSV_DELIMITER=;)');
+  }
   if (options.service) problems.push(...serviceProblems(values));
   if (problems.length > 0) throw new ConfigError(problems);
   const config = values as unknown as Config;
@@ -348,6 +350,8 @@ export interface LoadOptions {
   dotenvPath?: string;
   /** Check what the service needs too (see ResolveOptions). */
   service?: boolean;
+  /** Receives non-fatal remarks (unknown settings in a file); default standard error. */
+  warn?: (message: string) => void;
 }
 
 /**
@@ -359,6 +363,11 @@ function settingsFromEnvironment(): Settings {
 }
 
 /** Loads and validates the configuration from all sources. */
+/** Names in a settings file that this program does not read. */
+export function unknownSettings(settings: Settings): string[] {
+  return Object.keys(settings).filter((name) => !SETTING_NAMES.includes(name));
+}
+
 export function loadConfig(options: LoadOptions = {}): Config {
   let yaml: Settings = {};
   if (options.configFile !== undefined) {
@@ -367,12 +376,21 @@ export function loadConfig(options: LoadOptions = {}): Config {
     yaml = parseYamlSettings(content, options.configFile);
   }
   const dotenvContent = readOptional(options.dotenvPath ?? ".env");
+  const dotenv = dotenvContent === null ? {} : parseDotenv(dotenvContent);
+  // A typo in a file (INTERVALL_SEC) would silently fall back to the default: say so.
+  const warn = options.warn ??
+    ((message: string) => console.error(`lux-logger: warning: ${message}`));
+  for (const [source, settings] of [[".env", dotenv], [options.configFile, yaml]] as const) {
+    for (const name of unknownSettings(settings)) {
+      warn(`${source}: unknown setting ${name} (ignored)`);
+    }
+  }
   const env = options.env ?? settingsFromEnvironment();
   return resolveConfig(
     mergeSources({
       flags: options.flags ?? {},
       env,
-      dotenv: dotenvContent === null ? {} : parseDotenv(dotenvContent),
+      dotenv,
       yaml,
     }),
     { service: options.service },

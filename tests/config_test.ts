@@ -130,6 +130,7 @@ Deno.test(".env parsing: comments, quotes, export, inline comments", () => {
       'export CSV_DELIMITER=";"',
       "PORT = 8888   # the old port",
       "CSV_FIELDS='a # not a comment'",
+      'CSV_TIME="06:30" # morning',
       "not a setting",
       "",
     ].join("\r\n"),
@@ -139,7 +140,39 @@ Deno.test(".env parsing: comments, quotes, export, inline comments", () => {
     CSV_DELIMITER: ";",
     PORT: "8888",
     CSV_FIELDS: "a # not a comment",
+    CSV_TIME: "06:30",
   });
+});
+
+Deno.test("a decimal comma needs another delimiter; TZ may carry glibc's leading colon", () => {
+  const found = problems(() => resolveConfig({ CSV_DECIMAL: "," }));
+  assertEquals(found, [
+    'CSV_DECIMAL=",": needs a CSV_DELIMITER other than "," (e.g. CSV_DELIMITER=;)',
+  ]);
+  assertEquals(resolveConfig({ CSV_DECIMAL: ",", CSV_DELIMITER: ";" }).csvDecimal, ",");
+  assertEquals(resolveConfig({ TZ: ":Europe/Berlin" }).timeZone, "Europe/Berlin");
+});
+
+Deno.test("unknown names in .env and YAML files are reported, not silently ignored", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/.env`, "INTERVALL_SEC=9\nPORT=8888\n");
+    await Deno.writeTextFile(`${dir}/lux.yaml`, "hots: 192.0.2.1\n");
+    const warnings: string[] = [];
+    const config = loadConfig({
+      dotenvPath: `${dir}/.env`,
+      configFile: `${dir}/lux.yaml`,
+      env: {},
+      warn: (m) => warnings.push(m),
+    });
+    assertEquals(config.port, 8888);
+    assertEquals(warnings, [
+      ".env: unknown setting INTERVALL_SEC (ignored)",
+      `${dir}/lux.yaml: unknown setting HOTS (ignored)`,
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("YAML: a mapping of the same names, any case; bad YAML is a ConfigError", () => {
