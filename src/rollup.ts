@@ -13,8 +13,8 @@ import {
   csvLines,
   type CsvOptions,
   csvOptionsFromConfig,
-  matchesPattern,
   selectColumns,
+  unmatchedPatterns,
   writeChunks,
 } from "./csvgen.ts";
 import type { StoredPoll } from "./storage.ts";
@@ -299,11 +299,10 @@ export class Rollups {
   async #write(window: RollupWindow, path: string): Promise<number> {
     const from = window.start.epochMilliseconds;
     const to = window.end.epochMilliseconds;
-    const columns = selectColumns(this.#options.fields, this.#lengths(from, to));
-    for (const field of this.#options.fields ?? []) {
-      if (!columns.some((column) => matchesPattern(column, field))) {
-        this.#logger.warn("CSV_FIELDS entry matches no field", { field, path });
-      }
+    const lengths = this.#lengths(from, to);
+    const columns = selectColumns(this.#options.fields, lengths);
+    for (const field of unmatchedPatterns(this.#options.fields ?? [], lengths)) {
+      this.#logger.warn("CSV_FIELDS entry matches no field", { field, path });
     }
     let rows = 0;
     const store = this.#store;

@@ -160,3 +160,54 @@ Deno.test("demo polls the built-in simulator and writes a CSV into ./demo-data",
   assert(rows[0].includes("ID_WEB_Temperatur_TVL [°C]"));
   assert(rows.length >= 3, `at least two polls in the CSV, got ${rows.length - 1}`);
 });
+
+Deno.test("export: --fields selects JSON keys too, a typo exits 2, a closed pipe is not an error", async () => {
+  await using dir = await tempDir();
+  const db = `${dir.path}/x.db`;
+  const lines = Array.from({ length: 3000 }, (_, s) =>
+    JSON.stringify({
+      ts: new Date(Date.UTC(2026, 0, 1) + s * 30_000).toISOString(),
+      calculations: Array.from({ length: 20 }, (_, i) => (i === 10 ? 257 : s)),
+    })).join("\n");
+  assertEquals((await runCli(["ingest", "--db", db, "-"], { stdin: lines })).code, 0);
+  const range = ["--from", "2026-01-01T00:00:00Z", "--to", "2026-01-03T00:00:00Z"];
+  const json = await runCli([
+    "export",
+    "--db",
+    db,
+    ...range,
+    "--format",
+    "json",
+    "--fields",
+    "ID_WEB_Temperatur_TVL",
+  ]);
+  assertEquals(json.code, 0, json.stderr);
+  const polls = JSON.parse(json.stdout);
+  assertEquals(polls.length, 3000);
+  assertEquals(polls[0].calculations, { ID_WEB_Temperatur_TVL: 257 * 0.1 });
+  assertEquals([polls[0].parameters, polls[0].visibilities], [{}, {}]);
+
+  const typo = await runCli([
+    "export",
+    "--db",
+    db,
+    ...range,
+    "--fields",
+    "ID_WEB_Temperatur_TVL,ID_WEB_Temp_XX",
+  ]);
+  assertEquals(typo.code, 2);
+  assert(typo.stderr.includes('no field matches "ID_WEB_Temp_XX"'), typo.stderr);
+
+  const child = new Deno.Command("bash", {
+    args: [
+      "-c",
+      `"${Deno.execPath()}" run -A main.ts export --db "${db}" ${range.join(" ")} | head -n 2`,
+    ],
+    cwd: new URL("../", import.meta.url).pathname,
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const { stdout, stderr } = await child.output();
+  assertEquals(new TextDecoder().decode(stdout).split("\n").length, 3);
+  assertEquals(new TextDecoder().decode(stderr), "", "no 'Broken pipe' error for a closed pipe");
+});

@@ -4,6 +4,7 @@ import {
   csvOptionsFromConfig,
   jsonLines,
   selectColumns,
+  unmatchedPatterns,
   writeChunks,
 } from "../csvgen.ts";
 import { Storage } from "../storage.ts";
@@ -47,13 +48,22 @@ export async function exportCommand(args: string[]): Promise<number> {
     ? Deno.stdout
     : await Deno.open(values.out as string, { write: true, create: true, truncate: true });
   try {
+    const lengths = storage.tableLengths(from, to);
+    const typos = unmatchedPatterns(config.csvFields ?? [], lengths);
+    if (typos.length > 0) {
+      throw new UsageError(
+        `export: no field matches ${typos.map((t) => JSON.stringify(t)).join(", ")}`,
+      );
+    }
+    const columns = selectColumns(config.csvFields, lengths);
     const polls = storage.polls(from, to);
-    const pieces = format === "json" ? jsonLines(polls, config.timeZone) : csvLines(
-      polls,
-      selectColumns(config.csvFields, storage.tableLengths(from, to)),
-      csvOptionsFromConfig(config),
-    );
+    const pieces = format === "json"
+      ? jsonLines(polls, config.timeZone, typeof values.fields === "string" ? columns : null)
+      : csvLines(polls, columns, csvOptionsFromConfig(config));
     await writeChunks(pieces, out);
+  } catch (error) {
+    // `export … | head` closes the pipe early: the reader has what it wanted.
+    if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
   } finally {
     if (out !== Deno.stdout) (out as Deno.FsFile).close();
     storage.close();
