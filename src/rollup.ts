@@ -99,6 +99,7 @@ export function rollupOptionsFromConfig(config: Config): RollupOptions {
 }
 
 const TEMP_SUFFIX = ".partial";
+const ROLLUP_FILE_MODE = 0o644;
 const TEMP_NAME = /^\.(\d{4}-\d{2}-\d{2}_(?:daily|weekly)\.csv)\.[0-9a-f]+\.partial$/;
 
 /** Whether `name` is one of our temporary roll-up files (`.2026-03-28_daily.csv.<random>.partial`). */
@@ -146,6 +147,9 @@ export async function writeFileAtomically(
       bytes = await writeChunks(pieces, file);
       await file.sync();
     }
+    // Temporary files are created private (0600); a roll-up is for people and other
+    // programs (a Samba share, a container) to read, like any file the user writes.
+    await Deno.chmod(tempPath, ROLLUP_FILE_MODE);
     await hooks.beforeRename?.(tempPath, finalPath);
     await Deno.rename(tempPath, finalPath);
   } catch (error) {
@@ -221,12 +225,14 @@ export class Rollups {
     });
     for (const kind of ROLLUP_KINDS) {
       let windows = dueWindows(kind, this.lastCompletedEnd(kind), now, this.#options.schedule);
-      if (ensureLatest && windows.length === 0) {
-        windows = [latestDueWindow(kind, now, this.#options.schedule)];
-      }
+      // The latest grid window is only re-created when its file went missing; it is not
+      // part of the recorded chain (after a CSV_TIME change it may not even tile with it),
+      // so it must not move the record, or the polls before it would land in no file.
+      const record = !(ensureLatest && windows.length === 0);
+      if (!record) windows = [latestDueWindow(kind, now, this.#options.schedule)];
       for (const window of windows) {
         try {
-          report.results.push(await this.complete(window, now));
+          report.results.push(await this.complete(window, now, record));
         } catch (error) {
           const message = `${kind} roll-up ${rollupFileName(window)} failed: ${
             (error as Error).message
@@ -243,8 +249,15 @@ export class Rollups {
     return report;
   }
 
-  /** Writes `window` unless its file exists or is already past retention, then records it. */
-  async complete(window: RollupWindow, now: Temporal.Instant): Promise<RollupResult> {
+  /**
+   * Writes `window` unless its file exists or is already past retention, then records it
+   * as the last completed window of its kind (unless `record` is false).
+   */
+  async complete(
+    window: RollupWindow,
+    now: Temporal.Instant,
+    record = true,
+  ): Promise<RollupResult> {
     const path = this.pathOf(window);
     const { retentionDays, schedule } = this.#options;
     let result: RollupResult;
@@ -258,7 +271,7 @@ export class Rollups {
       const rows = await this.#write(window, path);
       result = { window, path, status: "written", rows };
     }
-    this.#record(window);
+    if (record) this.#record(window);
     return result;
   }
 

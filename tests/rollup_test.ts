@@ -452,3 +452,36 @@ Deno.test("writeFileAtomically: the file appears whole, and no temporary file is
   );
   assert.deepEqual(await listDir(dir), ["a.csv"]);
 });
+
+Deno.test("moving CSV_TIME later loses no poll, even with `rollup --at` in between", async () => {
+  await using f = await fixture();
+  const times = pollTimes(ms("2026-03-25T00:00:00Z"), ms("2026-03-31T00:00:00Z"), 5 * MINUTE_MS);
+  f.storage.insertPolls(times.map(poll));
+  // Yesterday at 07:00 CET the 03-27 file was written; then the user moves CSV_TIME to 09:00.
+  await new Rollups(f.storage, f.options, f.logger).runDue(
+    Temporal.Instant.from("2026-03-28T07:00:00+01:00"),
+  );
+  const later = new Rollups(f.storage, {
+    ...f.options,
+    schedule: { ...f.options.schedule, csvTime: parseCsvTime("09:00") },
+  }, f.logger);
+  await later.runDue(Temporal.Instant.from("2026-03-28T09:30:00+01:00"), true);
+  await later.runDue(Temporal.Instant.from("2026-03-30T09:30:00+02:00"));
+  const stamps: string[] = [];
+  for await (const entry of Deno.readDir(f.options.dirs.daily)) {
+    const path = join(f.options.dirs.daily, entry.name);
+    assert.equal(
+      (await Deno.stat(path)).mode! & 0o777,
+      0o644,
+      `${entry.name} is readable by others`,
+    );
+    const rows = (await Deno.readTextFile(path)).trim().split("\r\n").slice(1);
+    stamps.push(...rows.map((r) => r.split(",")[0]));
+  }
+  const covered = new Set(stamps.map((s) => Temporal.Instant.from(s).epochMilliseconds));
+  assert.equal(covered.size, stamps.length, "no poll in two daily files");
+  const from = ms("2026-03-27T06:00:00Z");
+  const to = ms("2026-03-30T07:00:00Z");
+  const missing = times.filter((t) => t >= from && t < to && !covered.has(t));
+  assert.deepEqual(missing.map((t) => new Date(t).toISOString()), [], "every poll in a daily file");
+});
