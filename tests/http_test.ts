@@ -730,6 +730,46 @@ Deno.test("run without HTTP_PORT starts no dashboard", async () => {
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("a dashboard port that is taken is logged, and polling goes on", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "http_run_taken_" });
+  const simulator = startSimulator({ port: 0 });
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const lines: string[] = [];
+  const config: Config = {
+    ...resolveConfig({
+      HOST: "127.0.0.1",
+      PORT: String(simulator.port),
+      INTERVAL_SEC: "1",
+      CACHE_PATH: join(dir, "cache.db"),
+      OUTPUT_DIRS_DAILY: join(dir, "daily"),
+      OUTPUT_DIRS_WEEKLY: join(dir, "weekly"),
+    }),
+    httpPort: (taken.addr as Deno.NetAddr).port,
+  };
+  const shutdown = new AbortController();
+  const service = runService(
+    config,
+    createLogger({ write: (l) => lines.push(l) }),
+    shutdown.signal,
+  );
+  try {
+    for (let i = 0; i < 300 && !lines.some((l) => l.includes("poll stored")); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.ok(
+      lines.some((l) => /ERROR dashboard not started; polling goes on/.test(l)),
+      lines.join("\n"),
+    );
+    assert.ok(lines.some((l) => l.includes("poll stored")), lines.join("\n"));
+  } finally {
+    shutdown.abort();
+    await service;
+    taken.close();
+    await simulator.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 // ---------- series over many days ----------
 
 Deno.test("fieldSeries reads day by day without losing or repeating a poll", async () => {

@@ -4,7 +4,7 @@ import type { Logger } from "../log.ts";
 import { rollupOptionsFromConfig, Rollups, startRollupSchedule } from "../rollup.ts";
 import { Poller } from "../service.ts";
 import { Storage } from "../storage.ts";
-import { type Dashboard, startDashboard } from "../http/server.ts";
+import { type Dashboard, DashboardError, startDashboard } from "../http/server.ts";
 import {
   commandConfig,
   commandLogger,
@@ -48,15 +48,22 @@ function startDashboardIfEnabled(
   logger: Logger,
 ): Dashboard | null {
   if (config.httpPort === null) return null;
-  const dashboard = startDashboard({
-    hostname: config.httpHost,
-    port: config.httpPort,
-    storage,
-    config,
-    logger,
-  });
-  logger.info("dashboard listening", { url: dashboard.url });
-  return dashboard;
+  try {
+    const dashboard = startDashboard({
+      hostname: config.httpHost,
+      port: config.httpPort,
+      storage,
+      config,
+      logger,
+    });
+    logger.info("dashboard listening", { url: dashboard.url });
+    return dashboard;
+  } catch (error) {
+    // Logging matters more than the page: a taken port must not stop the polling.
+    if (!(error instanceof DashboardError)) throw error;
+    logger.error("dashboard not started; polling goes on without it", { error: error.message });
+    return null;
+  }
 }
 
 export async function runCommand(args: string[]): Promise<number> {
