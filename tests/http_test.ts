@@ -262,7 +262,7 @@ Deno.test("formatMetrics writes gauges for known numeric fields and the logger's
   assert.ok(
     lines.includes(
       `lux_field_value{table="calculations",field="ID_WEB_Temperatur_TVL",unit="°C"} ${
-        modelFlow(NOW)
+        formatCell(modelFlow(NOW))
       }`,
     ),
   );

@@ -6,6 +6,7 @@
 import type { FieldValue } from "./fields.ts";
 import type { DiskUsage } from "./health.ts";
 import { numericValue } from "./fields.ts";
+import { formatCell } from "../luxtronik/decode.ts";
 
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -43,7 +44,10 @@ export function formatMetrics(snapshot: MetricsSnapshot): string {
   const family = (name: string, help: string, samples: [string, number][]) => {
     if (samples.length === 0) return;
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
-    for (const [labelText, value] of samples) lines.push(`${name}${labelText} ${value}`);
+    // formatCell: 31.2, not the float artefact 31.200000000000003.
+    for (const [labelText, value] of samples) {
+      lines.push(`${name}${labelText} ${formatCell(value)}`);
+    }
   };
   family(
     "lux_field_value",
