@@ -9,7 +9,9 @@ import { UsageError } from "./src/commands/common.ts";
 import { demoCommand } from "./src/commands/demo.ts";
 import { dumpCommand } from "./src/commands/dump.ts";
 import { exportCommand } from "./src/commands/export.ts";
+import { healthCommand } from "./src/commands/health.ts";
 import { ingestCommand } from "./src/commands/ingest.ts";
+import { rollupCommand } from "./src/commands/rollup.ts";
 import { runCommand } from "./src/commands/run.ts";
 import { simulateCommand } from "./src/commands/simulate.ts";
 
@@ -21,7 +23,9 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   dump: dumpCommand,
   ingest: ingestCommand,
   export: exportCommand,
+  rollup: rollupCommand,
   demo: demoCommand,
+  health: healthCommand,
 };
 
 const USAGE = `lux-logger ${VERSION}: logs a Luxtronik 2.x heat pump
@@ -34,7 +38,9 @@ commands:
   dump --host H            one read of all tables, decoded [--port P] [--json]
   ingest --db PATH FILE    store recorded polls (JSON lines; - for standard input)
   export --db PATH --from T --to T   stored polls as CSV [--fields LIST] [--format csv|json] [--out FILE]
+  rollup --db PATH         write the roll-ups the schedule writes at T [--at T] (default: now)
   demo                     simulator + service on loopback, writing ./demo-data/
+  health                   exit 0 if the last stored poll is recent, else 1 (HEALTH_MAX_AGE_SEC)
 
 Settings come from flags (--interval-sec 5), the environment, .env and --config FILE.
 See README.md for every setting.`;
@@ -68,8 +74,14 @@ export async function main(args: string[]): Promise<number> {
       return 2;
     }
     console.error(`lux-logger: ${error instanceof Error ? error.message : String(error)}`);
+    if (error instanceof Deno.errors.NotCapable) console.error(PERMISSION_HINT);
     return 1;
   }
 }
+
+/** The compiled binary cannot be given more rights at run time; say what it may touch. */
+const PERMISSION_HINT = `lux-logger: the compiled binary may read and write only ./data, ./logs and
+  ./demo-data (and read ./.env) below its working directory; keep CACHE_PATH, OUTPUT_DIRS_*
+  and the files given to commands there, or use - for standard input/output (README: Deployment).`;
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

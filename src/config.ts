@@ -4,6 +4,7 @@
  * logger's, so an existing `.env` keeps working. Every problem is collected and
  * reported at once, each by the name of the variable and what it accepts.
  */
+import { dirname, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 
 export const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] as const;
@@ -24,6 +25,8 @@ export interface Config {
   diskUsageThreshold: number;
   timeoutSec: number;
   retries: number;
+  /** Longest spacing between polls while the heat pump is unreachable. */
+  backoffMaxSec: number;
   dbRetentionDays: number;
   dbSynchronous: "full" | "normal";
   weeklyDay: Weekday | "daily";
@@ -36,6 +39,8 @@ export interface Config {
   httpHost: string;
   logLevel: LogLevel;
   logFormat: "text" | "json";
+  /** `health` fails when the newest poll is older than this; null = derived from the interval. */
+  healthMaxAgeSec?: number | null;
 }
 
 export class ConfigError extends Error {
@@ -85,7 +90,8 @@ const clockTime: Parser<{ hour: number; minute: number }> = (raw) => {
 
 const timeZone: Parser<string> = (raw) => {
   try {
-    return Temporal.Now.zonedDateTimeISO(raw.trim()).timeZoneId;
+    // glibc accepts TZ=":Europe/Berlin" (a zone file name); the zone is the same.
+    return Temporal.Now.zonedDateTimeISO(raw.trim().replace(/^:/, "")).timeZoneId;
   } catch {
     return { error: `"${raw}" is not a known IANA time zone (e.g. Europe/Berlin, UTC)` };
   }
@@ -114,6 +120,7 @@ const SETTINGS = {
   diskUsageThreshold: { env: "DISK_USAGE_THRESHOLD", parse: integer(1, 100), fallback: 90 },
   timeoutSec: { env: "TIMEOUT_SEC", parse: integer(1, 3600), fallback: 60 },
   retries: { env: "RETRIES", parse: integer(0, 10), fallback: 3 },
+  backoffMaxSec: { env: "BACKOFF_MAX_SEC", parse: integer(1, 86_400), fallback: 300 },
   dbRetentionDays: { env: "DB_RETENTION_DAYS", parse: integer(1, 36_500), fallback: 365 },
   dbSynchronous: {
     env: "DB_SYNCHRONOUS",
@@ -139,6 +146,7 @@ const SETTINGS = {
   httpHost: { env: "HTTP_HOST", parse: text, fallback: "127.0.0.1" },
   logLevel: { env: "LOG_LEVEL", parse: oneOf(LOG_LEVELS), fallback: "info" },
   logFormat: { env: "LOG_FORMAT", parse: oneOf(["text", "json"] as const), fallback: "text" },
+  healthMaxAgeSec: { env: "HEALTH_MAX_AGE_SEC", parse: integer(1, 31_536_000), fallback: null },
 } as const;
 
 /** The variable names this program reads, for documentation and `--help`. */
@@ -158,11 +166,9 @@ export function parseDotenv(content: string): Settings {
   for (const line of content.split(/\r?\n/)) {
     const match = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
     if (!match) continue;
-    let value = match[2];
-    const quoted = /^(['"])(.*)\1$/.exec(value);
-    if (quoted) value = quoted[2];
-    else value = value.replace(/\s+#.*$/, "");
-    result[match[1]] = value;
+    // A quoted value may be followed by a comment: KEY="06:30" # morning
+    const quoted = /^(['"])(.*?)\1\s*(?:#.*)?$/.exec(match[2]);
+    result[match[1]] = quoted ? quoted[2] : match[2].replace(/\s+#.*$/, "");
   }
   return result;
 }
@@ -201,8 +207,17 @@ export function mergeSources(
   return merged;
 }
 
+export interface ResolveOptions {
+  /**
+   * Also check what the service (`run`) needs before it starts: HOST is set, and the
+   * database file and roll-up folders can be written (missing folders count as
+   * writable if they can be created where they would go; nothing is created here).
+   */
+  service?: boolean;
+}
+
 /** Validates merged settings into a Config, or throws ConfigError listing every problem. */
-export function resolveConfig(settings: Settings): Config {
+export function resolveConfig(settings: Settings, options: ResolveOptions = {}): Config {
   const problems: string[] = [];
   const values: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(SETTINGS)) {
@@ -220,10 +235,78 @@ export function resolveConfig(settings: Settings): Config {
     }
   }
   if (settings.OUTPUT_DIRS !== undefined) applyOutputDirs(settings, values, problems);
+  if (values.csvDelimiter === "," && values.csvDecimal === ",") {
+    problems.push('CSV_DECIMAL=",": needs a CSV_DELIMITER other than "," (e.g. CSV_DELIMITER=;)');
+  }
+  if (options.service) problems.push(...serviceProblems(values));
   if (problems.length > 0) throw new ConfigError(problems);
   const config = values as unknown as Config;
   if (config.timeZone === "") config.timeZone = systemTimeZone();
   return config;
+}
+
+/** What `run` needs beyond valid values: a HOST and writable paths. */
+function serviceProblems(values: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  if (values.host === null) problems.push("HOST: required for run (the heat pump's address)");
+  const check = (name: string, path: unknown, problem: (path: string) => string | null) => {
+    if (typeof path !== "string") return; // unparsable: already reported
+    const reason = problem(path);
+    if (reason !== null) problems.push(`${name}=${JSON.stringify(path)}: ${reason}`);
+  };
+  check("CACHE_PATH", values.cachePath, databaseProblem);
+  check("OUTPUT_DIRS_DAILY", values.dailyDir, folderProblem);
+  check("OUTPUT_DIRS_WEEKLY", values.weeklyDir, folderProblem);
+  return problems;
+}
+
+/** Not there (or a parent is a file): judged by the nearest existing parent instead. */
+function isMissing(error: unknown): boolean {
+  return error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory;
+}
+
+/** Why the database file at `path` cannot be opened for writing, or null if it can. */
+export function databaseProblem(path: string): string | null {
+  if (path === ":memory:") return null;
+  try {
+    const info = Deno.statSync(path);
+    if (!info.isFile) return "is not a file";
+    Deno.openSync(path, { read: true, write: true }).close();
+    return null;
+  } catch (error) {
+    if (isMissing(error)) return folderProblem(dirname(path));
+    return `cannot be written (${(error as Error).message})`;
+  }
+}
+
+/**
+ * Why files cannot be created in folder `dir`, or null if they can. A missing folder
+ * is judged by its nearest existing parent, where a probe file is created and removed.
+ */
+export function folderProblem(dir: string): string | null {
+  let existing = resolve(dir);
+  while (true) {
+    try {
+      if (!Deno.statSync(existing).isDirectory) return `${existing} is not a folder`;
+      break;
+    } catch (error) {
+      // The compiled binary may use ./logs but not read the folder above it: a missing
+      // folder that it is allowed to create is fine, its parent cannot be probed.
+      if (error instanceof Deno.errors.NotCapable && existing !== resolve(dir)) return null;
+      if (!isMissing(error)) {
+        return `cannot be used (${(error as Error).message})`;
+      }
+      existing = dirname(existing);
+    }
+  }
+  const probe = join(existing, `.lux-logger-write-test-${Deno.pid}`);
+  try {
+    Deno.writeFileSync(probe, new Uint8Array(), { createNew: true });
+    Deno.removeSync(probe);
+    return null;
+  } catch (error) {
+    return `cannot be written (${(error as Error).message})`;
+  }
 }
 
 /** OUTPUT_DIRS is the original logger's JSON form; the specific variables beat it. */
@@ -271,9 +354,26 @@ export interface LoadOptions {
   env?: Settings;
   /** Where `.env` is looked for; defaults to the working directory. */
   dotenvPath?: string;
+  /** Check what the service needs too (see ResolveOptions). */
+  service?: boolean;
+  /** Receives non-fatal remarks (unknown settings in a file); default standard error. */
+  warn?: (message: string) => void;
+}
+
+/**
+ * Only the variables this program knows, read one by one: the compiled binary may read
+ * exactly these (`--allow-env=HOST,PORT,…`), and `Deno.env.toObject()` would need them all.
+ */
+function settingsFromEnvironment(): Settings {
+  return Object.fromEntries(SETTING_NAMES.map((name) => [name, Deno.env.get(name)]));
 }
 
 /** Loads and validates the configuration from all sources. */
+/** Names in a settings file that this program does not read. */
+export function unknownSettings(settings: Settings): string[] {
+  return Object.keys(settings).filter((name) => !SETTING_NAMES.includes(name));
+}
+
 export function loadConfig(options: LoadOptions = {}): Config {
   let yaml: Settings = {};
   if (options.configFile !== undefined) {
@@ -282,11 +382,23 @@ export function loadConfig(options: LoadOptions = {}): Config {
     yaml = parseYamlSettings(content, options.configFile);
   }
   const dotenvContent = readOptional(options.dotenvPath ?? ".env");
-  const env = options.env ?? Deno.env.toObject();
-  return resolveConfig(mergeSources({
-    flags: options.flags ?? {},
-    env,
-    dotenv: dotenvContent === null ? {} : parseDotenv(dotenvContent),
-    yaml,
-  }));
+  const dotenv = dotenvContent === null ? {} : parseDotenv(dotenvContent);
+  // A typo in a file (INTERVALL_SEC) would silently fall back to the default: say so.
+  const warn = options.warn ??
+    ((message: string) => console.error(`lux-logger: warning: ${message}`));
+  for (const [source, settings] of [[".env", dotenv], [options.configFile, yaml]] as const) {
+    for (const name of unknownSettings(settings)) {
+      warn(`${source}: unknown setting ${name} (ignored)`);
+    }
+  }
+  const env = options.env ?? settingsFromEnvironment();
+  return resolveConfig(
+    mergeSources({
+      flags: options.flags ?? {},
+      env,
+      dotenv,
+      yaml,
+    }),
+    { service: options.service },
+  );
 }

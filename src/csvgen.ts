@@ -2,8 +2,16 @@
  * Turns stored polls into CSV or JSON text, line by line, so an export of any range
  * streams with flat memory. The line producers are pure; `writeChunks` is the thin I/O.
  */
-import { type Column, csvColumns, decodeTable, formatCell } from "./luxtronik/decode.ts";
-import type { TableKind } from "./luxtronik/fields.ts";
+import {
+  type Column,
+  csvColumns,
+  decodeTable,
+  formatCell,
+  type Value,
+} from "./luxtronik/decode.ts";
+import { TABLE_KINDS, type TableKind } from "./luxtronik/fields.ts";
+import type { Config } from "./config.ts";
+import { readableName } from "./luxtronik/readable_names.ts";
 import type { StoredPoll } from "./storage.ts";
 
 export interface CsvOptions {
@@ -12,6 +20,19 @@ export interface CsvOptions {
   decimal?: "." | ",";
   /** Prefix a UTF-8 byte order mark (helps Excel detect the encoding). */
   bom?: boolean;
+  /** Plain-English column names instead of the reference names (READABLE_HEADERS). */
+  readableHeaders?: boolean;
+}
+
+/** The CSV dialect a configuration asks for; every CSV writer takes it from here. */
+export function csvOptionsFromConfig(config: Config): CsvOptions {
+  return {
+    timeZone: config.timeZone,
+    delimiter: config.csvDelimiter,
+    decimal: config.csvDecimal,
+    bom: config.csvBom,
+    readableHeaders: config.readableHeaders,
+  };
 }
 
 /** The `timestamp` cell: the poll's instant with the UTC offset of the configured zone. */
@@ -29,9 +50,13 @@ export function quoteCell(cell: string, delimiter: string): string {
   return cell;
 }
 
-/** Header cell of a column: the reference name, then the unit after a space if it has one. */
-export function headerCell(column: Column): string {
-  return column.unit ? `${column.name} [${column.unit}]` : column.name;
+/**
+ * Header cell of a column: the reference name (or, with `readable`, a plain-English
+ * name where we have one), then the unit in brackets if it has one.
+ */
+export function headerCell(column: Column, readable = false): string {
+  const name = readable ? readableName(column) : column.name;
+  return column.unit ? `${name} [${column.unit}]` : name;
 }
 
 /** The default column set: every calculation of a table of `length` values. */
@@ -49,33 +74,50 @@ export function* csvLines(
 ): Generator<string> {
   const delimiter = options.delimiter ?? ",";
   const decimal = options.decimal ?? ".";
-  const decodeOptions = { timeZone: options.timeZone };
-  const header = ["timestamp", ...columns.map(headerCell)].map((c) => quoteCell(c, delimiter));
+  const header = ["timestamp", ...columns.map((c) => headerCell(c, options.readableHeaders))]
+    .map((c) => quoteCell(c, delimiter));
   yield (options.bom ? "\uFEFF" : "") + header.join(delimiter) + LINE_END;
   for (const poll of polls) {
     const cells = [formatTimestamp(poll.ts, options.timeZone)];
     for (const column of columns) {
-      const table = poll[column.table];
-      const value = table && column.index + column.count <= table.length
-        ? column.decode(table, decodeOptions)
-        : null;
-      cells.push(quoteCell(formatCell(value, decimal), delimiter));
+      cells.push(
+        quoteCell(formatCell(cellValue(poll, column, options.timeZone), decimal), delimiter),
+      );
     }
     yield cells.join(delimiter) + LINE_END;
   }
 }
 
-/** A JSON array of decoded polls (cli.md "Decoded values"), one poll per line. */
-export function* jsonLines(polls: Iterable<StoredPoll>, timeZone: string): Generator<string> {
+/** The value of `column` in a poll, or null when that table did not reach it. */
+function cellValue(poll: StoredPoll, column: Column, timeZone: string): Value {
+  const table = poll[column.table];
+  return table && column.index + column.count <= table.length
+    ? column.decode(table, { timeZone })
+    : null;
+}
+
+/**
+ * A JSON array of decoded polls (cli.md "Decoded values"), one poll per line: every
+ * field, or only `columns` when a selection was asked for.
+ */
+export function* jsonLines(
+  polls: Iterable<StoredPoll>,
+  timeZone: string,
+  columns: readonly Column[] | null = null,
+): Generator<string> {
   yield "[";
   let first = true;
   for (const poll of polls) {
-    const decoded = {
-      ts: formatTimestamp(poll.ts, timeZone),
-      calculations: decodeTable("calculations", poll.calculations, { timeZone }),
-      parameters: decodeTable("parameters", poll.parameters, { timeZone }),
-      visibilities: decodeTable("visibilities", poll.visibilities, { timeZone }),
-    };
+    const decoded: Record<string, unknown> = { ts: formatTimestamp(poll.ts, timeZone) };
+    for (const kind of TABLE_KINDS) {
+      decoded[kind] = columns === null
+        ? decodeTable(kind, poll[kind], { timeZone })
+        : Object.fromEntries(
+          columns.filter((c) => c.table === kind).map((
+            c,
+          ) => [c.name, cellValue(poll, c, timeZone)]),
+        );
+    }
     yield (first ? "\n" : ",\n") + JSON.stringify(decoded);
     first = false;
   }
@@ -118,6 +160,15 @@ export function matchesPattern(column: Column, pattern: string): boolean {
   );
   const regex = new RegExp(`^${source}$`);
   return regex.test(column.name) || regex.test(`${column.table}.${column.name}`);
+}
+
+/** The patterns that match no field at all: most likely typos. */
+export function unmatchedPatterns(
+  patterns: readonly string[],
+  lengths: Record<TableKind, number>,
+): string[] {
+  const all = TABLE_KINDS.flatMap((kind) => csvColumns(kind, lengths[kind]));
+  return patterns.filter((p) => !all.some((c) => matchesPattern(c, p)));
 }
 
 /**

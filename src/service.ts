@@ -3,11 +3,27 @@
  * reading (or a gap with its reason), retries gently, and stops cleanly on a signal.
  *
  * Pure timing decisions (when the next poll is due, how long to back off) are plain
- * functions; the loop only wires them to the client and the store.
+ * functions; the loop only wires them to the client and the store. Time comes from a
+ * Clock, so tests can run an hour of outage in milliseconds.
+ *
+ * Failure policy (README "Fragile heat pumps"):
+ * - A healthy poll makes up to 1 + RETRIES attempts, each on a fresh connection, with
+ *   exponential backoff plus jitter between them (5 s after "busy"), then records a gap.
+ * - Once a poll has failed, the heat pump counts as unreachable: each further poll is a
+ *   single attempt, and the polls thin out (2, 4, 8 … intervals apart) up to
+ *   BACKOFF_MAX_SEC (default 5 minutes), so a struggling controller is never hammered.
+ * - The first successful poll ends the backoff: the next poll is back on the normal
+ *   interval grid. So the logger resumes at most one backoff step after the heat pump's
+ *   return, and within one interval when BACKOFF_MAX_SEC <= INTERVAL_SEC.
  */
 import type { Config } from "./config.ts";
 import type { Logger } from "./log.ts";
-import { type ClientOptions, readAllTables, type Reading } from "./luxtronik/client.ts";
+import {
+  type ClientOptions,
+  failureKind,
+  readAllTables,
+  type Reading,
+} from "./luxtronik/client.ts";
 import { ProtocolError } from "./luxtronik/protocol.ts";
 import type { Poll, Storage } from "./storage.ts";
 
@@ -15,9 +31,30 @@ import type { Poll, Storage } from "./storage.ts";
 export const SUPERVISOR_RESTART_MS = 5_000;
 /** The controller says "busy" while it applies changed parameters; it needs a few seconds. */
 export const BUSY_RETRY_MS = 5_000;
-/** However long the heat pump stays away, we try again at least this often. */
+/** However long the heat pump stays away, we try again at least this often (default). */
 export const OFFLINE_BACKOFF_CAP_MS = 5 * 60_000;
-const RETRY_BASE_MS = 1_000;
+/** The first retry inside a poll waits 1-2 s, the next 2-4 s, then 4-8 s. */
+export const RETRY_BASE_MS = 1_000;
+
+/** Every duration the poll loop uses, in ms; derived from the config, overridable in tests. */
+export interface PollTiming {
+  intervalMs: number;
+  /** Connect timeout and the time each table's reply may take. */
+  timeoutMs: number;
+  retryBaseMs: number;
+  busyRetryMs: number;
+  /** Longest spacing between polls while the heat pump is unreachable. */
+  backoffCapMs: number;
+  /** Pause before the supervisor restarts the loop after an unexpected error. */
+  restartMs: number;
+}
+
+/** Where the loop gets the time and how it waits; tests pass a virtual clock. */
+export interface Clock {
+  now(): number;
+  /** Resolves after `ms`, or early (without throwing) when `signal` aborts. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
 
 /** The start of the next poll slot strictly after `now`, on the grid `start + k * interval`. */
 export function nextSlot(start: number, now: number, intervalMs: number): number {
@@ -28,29 +65,59 @@ export function nextSlot(start: number, now: number, intervalMs: number): number
  * Delay before retry number `attempt` (1-based) inside one poll: exponential with full
  * jitter on top, so several loggers restarting together do not hit the device in step.
  */
-export function retryDelayMs(attempt: number, error: unknown, random: () => number): number {
-  if (error instanceof ProtocolError && error.kind === "busy") return BUSY_RETRY_MS;
-  const base = RETRY_BASE_MS * 2 ** (attempt - 1);
+export function retryDelayMs(
+  attempt: number,
+  error: unknown,
+  random: () => number,
+  timing: Pick<PollTiming, "retryBaseMs" | "busyRetryMs"> = {
+    retryBaseMs: RETRY_BASE_MS,
+    busyRetryMs: BUSY_RETRY_MS,
+  },
+): number {
+  if (error instanceof ProtocolError && error.kind === "busy") return timing.busyRetryMs;
+  const base = timing.retryBaseMs * 2 ** (attempt - 1);
   return Math.round(base + base * random());
 }
 
 /**
- * Extra wait after `failedPolls` consecutive failed polls: none after the first, then
- * doubling, capped, so an offline controller sees one connection attempt every few
- * minutes at most.
+ * Least spacing between the start of the last poll and the next one after
+ * `failedPolls` consecutive failed polls: none after the first (the next poll is on
+ * schedule), then 2, 4, 8 … intervals, capped at `capMs` (never below one interval).
  */
-export function offlineDelayMs(failedPolls: number, intervalMs: number): number {
+export function offlineDelayMs(
+  failedPolls: number,
+  intervalMs: number,
+  capMs: number = OFFLINE_BACKOFF_CAP_MS,
+): number {
   if (failedPolls <= 1) return 0;
-  return Math.min(
-    intervalMs * 2 ** (failedPolls - 1),
-    Math.max(OFFLINE_BACKOFF_CAP_MS, intervalMs),
-  );
+  // The exponent is bounded so a week of failures cannot overflow to Infinity.
+  return Math.min(intervalMs * 2 ** Math.min(failedPolls - 1, 30), Math.max(capMs, intervalMs));
 }
 
-/** A short, stable description of why a poll failed, for logs and gap records. */
+/** How long the loop waits after a poll that started at `pollStartedAt` and ended at `now`. */
+export function nextPollDelayMs(p: {
+  start: number;
+  now: number;
+  pollStartedAt: number;
+  intervalMs: number;
+  failedPolls: number;
+  capMs: number;
+}): number {
+  const slot = nextSlot(p.start, p.now, p.intervalMs);
+  const backoffUntil = p.pollStartedAt + offlineDelayMs(p.failedPolls, p.intervalMs, p.capMs);
+  return Math.max(slot, backoffUntil) - p.now;
+}
+
+/** A short, stable description of an error: its name and message, never a stack. */
 export function describeError(error: unknown): string {
   if (error instanceof Error) return `${error.name}: ${error.message}`;
   return String(error);
+}
+
+/** Why a poll failed, as stored in the gap record: "<kind>: <message>". */
+export function gapReason(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return `${failureKind(error)}: ${message}`;
 }
 
 /** Resolves after `ms`, or early (without throwing) when `signal` aborts. */
@@ -67,6 +134,9 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** Real time. */
+export const systemClock: Clock = { now: () => Date.now(), sleep };
+
 /**
  * Where readings and gaps go. By default straight into the storage; the service passes a
  * DiskFullBuffer (diskwatch.ts), which holds them in memory while the disk is full.
@@ -78,7 +148,9 @@ export interface PollSink {
 }
 
 export interface PollerOptions {
-  config: Pick<Config, "host" | "port" | "intervalSec" | "timeoutSec" | "retries">;
+  config:
+    & Pick<Config, "host" | "port" | "intervalSec" | "timeoutSec" | "retries">
+    & Partial<Pick<Config, "backoffMaxSec">>;
   storage: Storage;
   logger: Logger;
   /** The transport; tests may pass a different reader, the service uses the real client. */
@@ -88,15 +160,21 @@ export interface PollerOptions {
   sink?: PollSink;
   /** Called after each stored poll (roll-ups, dashboard, tests). */
   onStored?: (ts: number) => void;
+  clock?: Clock;
+  /** Overrides of the durations derived from the config (tests use milliseconds). */
+  timing?: Partial<PollTiming>;
 }
 
 /** Polls until the signal aborts; never returns early on its own. */
 export class Poller {
   #failedPolls = 0;
+  #failingSince = 0;
   storedPolls = 0;
   readonly #read: (options: ClientOptions) => Promise<Reading>;
   readonly #random: () => number;
   readonly #sink: PollSink;
+  readonly #clock: Clock;
+  readonly timing: PollTiming;
 
   constructor(private readonly options: PollerOptions) {
     this.#read = options.read ?? readAllTables;
@@ -106,6 +184,22 @@ export class Poller {
       storePoll: (poll) => storage.insertPoll(poll) ? "stored" : "duplicate",
       storeGap: (ts, reason) => (storage.insertGap(ts, reason), "stored"),
     };
+    this.#clock = options.clock ?? systemClock;
+    const { config } = options;
+    this.timing = {
+      intervalMs: config.intervalSec * 1000,
+      timeoutMs: config.timeoutSec * 1000,
+      retryBaseMs: RETRY_BASE_MS,
+      busyRetryMs: BUSY_RETRY_MS,
+      backoffCapMs: (config.backoffMaxSec ?? OFFLINE_BACKOFF_CAP_MS / 1000) * 1000,
+      restartMs: SUPERVISOR_RESTART_MS,
+      ...options.timing,
+    };
+  }
+
+  /** Consecutive failed polls so far (0 while the heat pump answers). */
+  get failedPolls(): number {
+    return this.#failedPolls;
   }
 
   /** Runs the loop under a supervisor: an unexpected error restarts it after 5 s. */
@@ -114,74 +208,118 @@ export class Poller {
       try {
         await this.#loop(signal);
       } catch (error) {
-        this.options.logger.error("poll loop failed; restarting in 5 s", {
+        if (signal.aborted) break;
+        this.options.logger.error("poll loop failed; restarting", {
           error: describeError(error),
+          restart_in_s: this.timing.restartMs / 1000,
         });
-        await sleep(SUPERVISOR_RESTART_MS, signal);
+        // The stack helps a bug report, but is noise in normal logs.
+        this.options.logger.debug("poll loop failure stack", {
+          stack: error instanceof Error ? error.stack : undefined,
+        });
+        await this.#clock.sleep(this.timing.restartMs, signal);
       }
     }
   }
 
   async #loop(signal: AbortSignal): Promise<void> {
-    const intervalMs = this.options.config.intervalSec * 1000;
-    const start = Date.now();
+    const { intervalMs, backoffCapMs } = this.timing;
+    const start = this.#clock.now();
+    let loggedBackoffMs = 0;
     while (!signal.aborted) {
+      const pollStartedAt = this.#clock.now();
       await this.pollOnce(signal);
       if (signal.aborted) return;
-      const wait = Math.max(
-        nextSlot(start, Date.now(), intervalMs) - Date.now(),
-        offlineDelayMs(this.#failedPolls, intervalMs),
-      );
-      await sleep(wait, signal);
+      const now = this.#clock.now();
+      const failedPolls = this.#failedPolls;
+      const backoffMs = offlineDelayMs(failedPolls, intervalMs, backoffCapMs);
+      const wait = nextPollDelayMs({
+        start,
+        now,
+        pollStartedAt,
+        intervalMs,
+        failedPolls,
+        capMs: backoffCapMs,
+      });
+      // One line each time the backoff grows, not one per poll: quiet during long outages.
+      if (backoffMs > loggedBackoffMs) {
+        this.options.logger.info("heat pump unreachable; polling less often", {
+          failed_polls: failedPolls,
+          next_poll_in_s: Math.round(wait / 100) / 10,
+        });
+      }
+      loggedBackoffMs = backoffMs;
+      await this.#clock.sleep(wait, signal);
     }
   }
 
-  /** One poll with retries; stores the reading or a gap. Returns true if stored. */
+  /**
+   * One poll: up to 1 + RETRIES attempts (a single one while the heat pump is
+   * unreachable), each on a fresh connection. Stores the reading or a gap; returns true
+   * if stored. Only a complete, validated reading is ever stored.
+   */
   async pollOnce(signal?: AbortSignal): Promise<boolean> {
     const { config, logger } = this.options;
-    const ts = Date.now();
+    const ts = this.#clock.now();
+    const attempts = this.#failedPolls > 0 ? 1 : 1 + config.retries;
     let lastError: unknown;
-    for (let attempt = 0; attempt <= config.retries; attempt++) {
-      if (attempt > 0) {
-        await sleep(retryDelayMs(attempt, lastError, this.#random), signal);
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      if (attempt > 1) {
+        await this.#clock.sleep(
+          retryDelayMs(attempt - 1, lastError, this.#random, this.timing),
+          signal,
+        );
       }
       if (signal?.aborted) return false;
+      let reading: Reading;
       try {
-        const reading = await this.#read({
+        reading = await this.#read({
           host: config.host!,
           port: config.port,
-          timeoutMs: config.timeoutSec * 1000,
+          timeoutMs: this.timing.timeoutMs,
           signal,
         });
-        if (signal?.aborted) return false;
-        const storedTs = Date.now();
-        const outcome = this.#sink.storePoll({ ts: storedTs, ...reading });
-        if (this.#failedPolls > 0) {
-          logger.info("heat pump reachable again", { after_failed_polls: this.#failedPolls });
-        }
-        this.#failedPolls = 0;
-        if (outcome === "held") return false;
-        this.storedPolls++;
-        logger.info("poll stored", {
-          ts: new Date(storedTs).toISOString(),
-          duration_ms: reading.durationMs,
-          attempts: attempt + 1,
-        });
-        this.options.onStored?.(ts);
-        return true;
       } catch (error) {
         if (signal?.aborted) return false;
         lastError = error;
-        logger.debug("poll attempt failed", { attempt: attempt + 1, error: describeError(error) });
+        logger.debug("poll attempt failed", {
+          attempt,
+          kind: failureKind(error),
+          error: describeError(error),
+        });
+        continue;
       }
+      // A complete reading is stored even if shutdown began meanwhile: that is the
+      // "current write" a clean shutdown finishes.
+      const storedAt = this.#clock.now();
+      const outcome = this.#sink.storePoll({ ts: storedAt, ...reading });
+      if (this.#failedPolls > 0) {
+        logger.info("heat pump reachable again", {
+          failed_polls: this.#failedPolls,
+          offline_s: Math.round((storedAt - this.#failingSince) / 1000),
+        });
+      }
+      this.#failedPolls = 0;
+      // Held in memory on a full disk: not stored yet, so not reported as stored.
+      if (outcome === "held") return false;
+      this.storedPolls++;
+      logger.info("poll stored", {
+        ts: new Date(storedAt).toISOString(),
+        duration_ms: reading.durationMs,
+        attempts: attempt,
+      });
+      this.options.onStored?.(storedAt);
+      return true;
     }
+    if (this.#failedPolls === 0) this.#failingSince = ts;
     this.#failedPolls++;
-    const reason = describeError(lastError);
+    const reason = gapReason(lastError);
     this.#sink.storeGap(ts, reason);
     logger.warn("poll failed; gap recorded", {
-      attempts: config.retries + 1,
-      consecutive_failures: this.#failedPolls,
+      kind: failureKind(lastError),
       reason,
+      attempts,
+      consecutive_failures: this.#failedPolls,
     });
     return false;
   }

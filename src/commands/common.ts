@@ -57,11 +57,19 @@ export function settingFlags(values: ParsedArgs["values"], extra: Settings = {})
   return { ...flags, ...extra };
 }
 
-/** Loads the config for a command, layering its flags over env, .env and --config. */
-export function commandConfig(values: ParsedArgs["values"], extra: Settings = {}): Config {
+/**
+ * Loads the config for a command, layering its flags over env, .env and --config.
+ * `service`: also check what `run` needs (HOST, writable paths) in the same pass.
+ */
+export function commandConfig(
+  values: ParsedArgs["values"],
+  extra: Settings = {},
+  service = false,
+): Config {
   return loadConfig({
     flags: settingFlags(values, extra),
     configFile: typeof values.config === "string" ? values.config : undefined,
+    service,
   });
 }
 

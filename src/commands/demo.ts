@@ -3,7 +3,8 @@
  * so a newcomer sees the whole product work without a heat pump. A CSV of everything
  * polled so far is rewritten every few seconds as ./demo-data/demo.csv.
  */
-import { csvLines, defaultColumns, writeChunks } from "../csvgen.ts";
+import { csvLines, csvOptionsFromConfig, selectColumns, writeChunks } from "../csvgen.ts";
+import type { Config } from "../config.ts";
 import { startSimulator } from "../luxtronik/simulator.ts";
 import { sleep } from "../service.ts";
 import { Storage } from "../storage.ts";
@@ -22,17 +23,19 @@ const DEMO_INTERVAL_SEC = "2";
 const CSV_REFRESH_MS = 5_000;
 
 /** Rewrites `path` atomically with every poll stored so far. */
-async function writeDemoCsv(dbPath: string, path: string, timeZone: string): Promise<number> {
-  const storage = Storage.open(dbPath);
+async function writeDemoCsv(config: Config, path: string): Promise<number> {
+  const storage = Storage.open(config.cachePath);
   try {
     const lengths = storage.tableLengths(0, Number.MAX_SAFE_INTEGER);
     const temporary = `${path}.tmp`;
     const file = await Deno.open(temporary, { write: true, create: true, truncate: true });
     try {
       await writeChunks(
-        csvLines(storage.polls(0, Number.MAX_SAFE_INTEGER), defaultColumns(lengths.calculations), {
-          timeZone,
-        }),
+        csvLines(
+          storage.polls(0, Number.MAX_SAFE_INTEGER),
+          selectColumns(config.csvFields, lengths),
+          csvOptionsFromConfig(config),
+        ),
         file,
       );
     } finally {
@@ -77,7 +80,7 @@ export async function demoCommand(args: string[]): Promise<number> {
   const refreshCsv = (async () => {
     while (!shutdown.signal.aborted) {
       await sleep(CSV_REFRESH_MS, shutdown.signal);
-      const polls = await writeDemoCsv(config.cachePath, csvPath, config.timeZone);
+      const polls = await writeDemoCsv(config, csvPath);
       logger.info("demo: CSV updated", { file: csvPath, polls });
     }
   })();

@@ -1,5 +1,12 @@
 /** `export`: every stored poll with `from <= ts < to` as CSV or JSON. */
-import { csvLines, jsonLines, selectColumns, writeChunks } from "../csvgen.ts";
+import {
+  csvLines,
+  csvOptionsFromConfig,
+  jsonLines,
+  selectColumns,
+  unmatchedPatterns,
+  writeChunks,
+} from "../csvgen.ts";
 import { Progress, withProgress } from "../progress.ts";
 import { Storage } from "../storage.ts";
 import {
@@ -42,6 +49,14 @@ export async function exportCommand(args: string[]): Promise<number> {
     ? Deno.stdout
     : await Deno.open(values.out as string, { write: true, create: true, truncate: true });
   try {
+    const lengths = storage.tableLengths(from, to);
+    const typos = unmatchedPatterns(config.csvFields ?? [], lengths);
+    if (typos.length > 0) {
+      throw new UsageError(
+        `export: no field matches ${typos.map((t) => JSON.stringify(t)).join(", ")}`,
+      );
+    }
+    const columns = selectColumns(config.csvFields, lengths);
     const polls = withProgress(
       storage.polls(from, to),
       new Progress({
@@ -50,17 +65,13 @@ export async function exportCommand(args: string[]): Promise<number> {
         total: Deno.stderr.isTerminal() ? storage.countPolls(from, to) : null,
       }),
     );
-    const pieces = format === "json" ? jsonLines(polls, config.timeZone) : csvLines(
-      polls,
-      selectColumns(config.csvFields, storage.tableLengths(from, to)),
-      {
-        timeZone: config.timeZone,
-        delimiter: config.csvDelimiter,
-        decimal: config.csvDecimal,
-        bom: config.csvBom,
-      },
-    );
+    const pieces = format === "json"
+      ? jsonLines(polls, config.timeZone, typeof values.fields === "string" ? columns : null)
+      : csvLines(polls, columns, csvOptionsFromConfig(config));
     await writeChunks(pieces, out);
+  } catch (error) {
+    // `export … | head` closes the pipe early: the reader has what it wanted.
+    if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
   } finally {
     if (out !== Deno.stdout) (out as Deno.FsFile).close();
     storage.close();

@@ -3,8 +3,10 @@ import { type Config, ConfigError } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { DiskFullBuffer } from "../diskwatch.ts";
 import { runMaintenance } from "../maintenance.ts";
+import { rollupOptionsFromConfig, Rollups, startRollupSchedule } from "../rollup.ts";
 import { Poller } from "../service.ts";
 import { Storage } from "../storage.ts";
+import { type Dashboard, DashboardError, startDashboard } from "../http/server.ts";
 import {
   commandConfig,
   commandLogger,
@@ -32,11 +34,17 @@ export async function runService(
     interval_sec: config.intervalSec,
     db: config.cachePath,
   });
+  const rollups = new Rollups(storage, rollupOptionsFromConfig(config), logger);
+  let dashboard: Dashboard | null = null;
   try {
+    await startRollupSchedule(rollups, signal);
+    dashboard = startDashboardIfEnabled(config, storage, logger);
     const maintenance = runMaintenance({ config, storage, logger, buffer }, signal);
     await new Poller({ config, storage, logger, sink: buffer }).run(signal);
     await maintenance;
   } finally {
+    await dashboard?.close();
+    await rollups.idle();
     if (!buffer.flush()) {
       logger.error("disk still full at shutdown: held polls are lost", { ...buffer.held });
     }
@@ -45,9 +53,35 @@ export async function runService(
   }
 }
 
+/** The web dashboard (read-only), when HTTP_PORT is set; it shares the service's storage. */
+function startDashboardIfEnabled(
+  config: Config,
+  storage: Storage,
+  logger: Logger,
+): Dashboard | null {
+  if (config.httpPort === null) return null;
+  try {
+    const dashboard = startDashboard({
+      hostname: config.httpHost,
+      port: config.httpPort,
+      storage,
+      config,
+      logger,
+    });
+    logger.info("dashboard listening", { url: dashboard.url });
+    return dashboard;
+  } catch (error) {
+    // Logging matters more than the page: a taken port must not stop the polling.
+    if (!(error instanceof DashboardError)) throw error;
+    logger.error("dashboard not started; polling goes on without it", { error: error.message });
+    return null;
+  }
+}
+
 export async function runCommand(args: string[]): Promise<number> {
   const { values } = parseCommandArgs("run", args, SETTING_FLAGS);
-  const config = commandConfig(values);
+  // Every configuration problem, including unwritable paths, before anything starts.
+  const config = commandConfig(values, {}, true);
   const shutdown = shutdownSignal();
   await runService(config, commandLogger(config), shutdown.signal);
   return 0;

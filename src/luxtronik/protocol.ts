@@ -36,8 +36,11 @@ export const REQUEST_BYTES = 8;
  */
 export const MAX_TABLE_LENGTH = 10_000;
 
-/** Why a reply was rejected; lets the service log a typed reason and tests check it. */
-export type ProtocolErrorKind = "echo" | "length" | "busy" | "request";
+/**
+ * Why a reply was rejected; lets the service log a typed reason and tests check it.
+ * `trailing`: more bytes arrived than the reply announced (the stream is not aligned).
+ */
+export type ProtocolErrorKind = "echo" | "length" | "busy" | "trailing" | "request";
 
 export class ProtocolError extends Error {
   constructor(readonly kind: ProtocolErrorKind, message: string) {
@@ -95,10 +98,12 @@ export function parseReplyHeader(command: ReadCommand, header: Uint8Array): Repl
     throw new ProtocolError("busy", `controller busy (status ${status})`);
   }
   const length = view.getInt32(command === READ_CALCULATIONS ? 8 : 4);
-  if (length <= 0 || length > MAX_TABLE_LENGTH) {
+  // An empty table is consistent (python-luxtronik accepts it too); a negative or huge
+  // length means the stream is corrupt or shifted.
+  if (length < 0 || length > MAX_TABLE_LENGTH) {
     throw new ProtocolError(
       "length",
-      `table length ${length} of ${command} is outside 1..${MAX_TABLE_LENGTH}`,
+      `table length ${length} of ${command} is outside 0..${MAX_TABLE_LENGTH}`,
     );
   }
   return { command, status, length };
