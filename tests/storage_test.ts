@@ -19,7 +19,6 @@ import {
   SCHEMA_VERSION,
   SchemaError,
   Storage,
-  type StoredPoll,
 } from "../src/storage.ts";
 import { CHUNK_MAX_POLLS } from "../src/storage/codec.ts";
 import { modelTables } from "../src/luxtronik/heatpump_model.ts";
