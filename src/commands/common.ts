@@ -125,6 +125,7 @@ export async function inContext<T>(what: string, work: () => T | Promise<T>): Pr
     return await work();
   } catch (error) {
     if (error instanceof UsageError) throw error;
-    throw new Error(`${what}: ${error instanceof Error ? error.message : String(error)}`);
+    const message = `${what}: ${error instanceof Error ? error.message : String(error)}`;
+    throw new Error(message, { cause: error });
   }
 }
