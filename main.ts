@@ -74,7 +74,8 @@ export async function main(args: string[]): Promise<number> {
       return 2;
     }
     console.error(`lux-logger: ${error instanceof Error ? error.message : String(error)}`);
-    if (error instanceof Deno.errors.NotCapable) console.error(PERMISSION_HINT);
+    const cause = error instanceof Error && error.cause !== undefined ? error.cause : error;
+    if (cause instanceof Deno.errors.NotCapable) console.error(PERMISSION_HINT);
     return 1;
   }
 }

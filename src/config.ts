@@ -73,6 +73,19 @@ const boolean: Parser<boolean> = (raw) => {
 const text: Parser<string> = (raw) =>
   raw.trim() === "" ? { error: "must not be empty" } : raw.trim();
 
+/** A host name or IP address; `http://…` or `host:port` are common slips worth naming. */
+const hostName: Parser<string> = (raw) => {
+  const host = raw.trim();
+  const ipv6 = (host.match(/:/g) ?? []).length > 1;
+  if (host === "" || /[\s/]/.test(host) || (!ipv6 && host.includes(":"))) {
+    return {
+      error:
+        "must be a host name or IP address only, without http:// or :port (the port goes in PORT)",
+    };
+  }
+  return host;
+};
+
 const oneOf = <T extends string>(values: readonly T[]): Parser<T> => (raw) => {
   const v = raw.trim().toLowerCase() as T;
   return values.includes(v) ? v : { error: `must be one of ${values.join(", ")}` };
@@ -108,7 +121,7 @@ function systemTimeZone(): string {
 
 /** Every setting: its variable name, the flag that overrides it, default and parser. */
 const SETTINGS = {
-  host: { env: "HOST", parse: text, fallback: null },
+  host: { env: "HOST", parse: hostName, fallback: null },
   port: { env: "PORT", parse: integer(1, 65535), fallback: 8889 },
   intervalSec: { env: "INTERVAL_SEC", parse: integer(1, 86_400), fallback: 30 },
   csvTime: { env: "CSV_TIME", parse: clockTime, fallback: { hour: 7, minute: 0 } },

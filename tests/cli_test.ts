@@ -104,7 +104,27 @@ Deno.test("dump against a closed port fails with exit 1 and a message", async ()
     "2",
   ]);
   assertEquals(result.code, 1);
-  assert(/lux-logger: .*(refused|Connection)/i.test(result.stderr), result.stderr);
+  assert(
+    new RegExp(`lux-logger: cannot read from 127\\.0\\.0\\.1:${port}: .*(refused|Connection)`, "i")
+      .test(result.stderr),
+    result.stderr,
+  );
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const takenPort = (taken.addr as Deno.NetAddr).port;
+  const simulate = await runCli(["simulate", "--port", String(takenPort)]);
+  taken.close();
+  assertEquals(simulate.code, 1);
+  assert(simulate.stderr.includes(`cannot listen on 127.0.0.1:${takenPort}:`), simulate.stderr);
+  const out = await runCli([
+    "export",
+    "--db",
+    "/nonexistent/dir/x.db",
+    "--from",
+    "2026-01-01T00:00:00Z",
+    "--to",
+    "2026-01-02T00:00:00Z",
+  ]);
+  assertEquals(out.code, 2, "a missing database is a usage error");
 });
 
 Deno.test("ingest stores the good lines, reports each bad one and exits 1", async () => {

@@ -262,3 +262,16 @@ Deno.test("databaseProblem: an existing file must be writable, a folder is not a
   assertEquals(folderProblem(dir.path), null);
   assertThrows(() => resolveConfig({ PORT: "0" }), ConfigError);
 });
+
+Deno.test("HOST must be a bare address: no scheme, no port, no path", () => {
+  for (const bad of ["192.0.2.10:8889", "http://192.0.2.10", "heat pump"]) {
+    const found = problems(() => resolveConfig({ HOST: bad }));
+    assertEquals(found.length, 1, bad);
+    assert(
+      found[0].startsWith(`HOST=${JSON.stringify(bad)}: must be a host name or IP address only`),
+      found[0],
+    );
+  }
+  assertEquals(resolveConfig({ HOST: " wp.local " }).host, "wp.local");
+  assertEquals(resolveConfig({ HOST: "fd00::10" }).host, "fd00::10");
+});

@@ -115,3 +115,17 @@ export function shutdownSignal(): AbortController {
   });
   return controller;
 }
+
+/**
+ * Runs `work`; a failure is rethrown with `what` in front, so the one-line message a
+ * user sees names the host, port or file involved (exit code 1 stays).
+ */
+export async function inContext<T>(what: string, work: () => T | Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    const message = `${what}: ${error instanceof Error ? error.message : String(error)}`;
+    throw new Error(message, { cause: error });
+  }
+}

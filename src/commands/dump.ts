@@ -3,7 +3,14 @@ import { readAllTables } from "../luxtronik/client.ts";
 import { csvColumns, decodeTable } from "../luxtronik/decode.ts";
 import { TABLE_KINDS } from "../luxtronik/fields.ts";
 import { formatCell } from "../luxtronik/decode.ts";
-import { commandConfig, parseCommandArgs, parsePort, SETTING_FLAGS, UsageError } from "./common.ts";
+import {
+  commandConfig,
+  inContext,
+  parseCommandArgs,
+  parsePort,
+  SETTING_FLAGS,
+  UsageError,
+} from "./common.ts";
 
 export async function dumpCommand(args: string[]): Promise<number> {
   const { values } = parseCommandArgs("dump", args, {
@@ -12,11 +19,14 @@ export async function dumpCommand(args: string[]): Promise<number> {
   });
   if (typeof values.host !== "string") throw new UsageError("dump: --host H is required");
   const config = commandConfig(values);
-  const tables = await readAllTables({
-    host: values.host,
-    port: parsePort("--port", values.port, config.port),
-    timeoutMs: config.timeoutSec * 1000,
-  });
+  const host = values.host;
+  const port = parsePort("--port", values.port, config.port);
+  const tables = await inContext(`cannot read from ${host}:${port}`, () =>
+    readAllTables({
+      host,
+      port,
+      timeoutMs: config.timeoutSec * 1000,
+    }));
   const options = { timeZone: config.timeZone };
   if (values.json) {
     const decoded = Object.fromEntries(

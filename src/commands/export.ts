@@ -11,6 +11,7 @@ import { Progress, withProgress } from "../progress.ts";
 import { Storage } from "../storage.ts";
 import {
   commandConfig,
+  inContext,
   parseCommandArgs,
   parseInstant,
   SETTING_FLAGS,
@@ -45,9 +46,10 @@ export async function exportCommand(args: string[]): Promise<number> {
     typeof values.fields === "string" ? { CSV_FIELDS: values.fields } : {},
   );
   const storage = Storage.open(values.db);
-  const out = values.out === undefined || values.out === "-"
-    ? Deno.stdout
-    : await Deno.open(values.out as string, { write: true, create: true, truncate: true });
+  const out = values.out === undefined || values.out === "-" ? Deno.stdout : await inContext(
+    `cannot write --out ${values.out}`,
+    () => Deno.open(values.out as string, { write: true, create: true, truncate: true }),
+  );
   try {
     const lengths = storage.tableLengths(from, to);
     const typos = unmatchedPatterns(config.csvFields ?? [], lengths);

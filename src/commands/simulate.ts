@@ -8,7 +8,7 @@ import {
   loadFixture,
   startSimulator,
 } from "../luxtronik/simulator.ts";
-import { parseCommandArgs, parsePort, shutdownSignal, UsageError } from "./common.ts";
+import { inContext, parseCommandArgs, parsePort, shutdownSignal, UsageError } from "./common.ts";
 
 /** A number flag within min..max, or the default when absent. */
 function numberFlag(flag: string, value: unknown, min: number, max: number, fallback: number) {
@@ -66,14 +66,16 @@ export async function simulateCommand(args: string[]): Promise<number> {
   const settings = faultSettings(values);
   const logger = createLogger();
   const fixture = typeof values.fixture === "string" ? await loadFixture(values.fixture) : null;
-  const simulator = startSimulator({
-    hostname: typeof values.host === "string" ? values.host : "127.0.0.1",
-    port,
-    tablesAt: fixture ? () => fixture : undefined,
-    faults: faults.filter(isFaultMode),
-    faultSettings: settings,
-    log: (message) => logger.warn(message),
-  });
+  const hostname = typeof values.host === "string" ? values.host : "127.0.0.1";
+  const simulator = await inContext(`cannot listen on ${hostname}:${port}`, () =>
+    startSimulator({
+      hostname,
+      port,
+      tablesAt: fixture ? () => fixture : undefined,
+      faults: faults.filter(isFaultMode),
+      faultSettings: settings,
+      log: (message) => logger.warn(message),
+    }));
   console.log(`simulator listening on ${simulator.hostname}:${simulator.port}`);
   if (faults.length > 0) {
     logger.info("simulator faults", {
