@@ -203,7 +203,13 @@ export class Storage {
       if (db?.isOpen) db.close();
       lock?.release();
       if (error instanceof DatabaseLockedError || error instanceof SchemaError) throw error;
-      throw new StorageError(`cannot open database ${path}: ${(error as Error).message}`);
+      const message = (error as Error).message;
+      // A damaged file is never touched or replaced by us; say how the user gets going again.
+      const hint = /malformed|not a database/i.test(message)
+        ? `; the file is damaged: stop lux-logger, move ${path} aside (sqlite3 can often ` +
+          `recover its rows with ".recover"), and start again: a new database is created`
+        : "";
+      throw new StorageError(`cannot open database ${path}: ${message}${hint}`);
     }
   }
 

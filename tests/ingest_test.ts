@@ -75,6 +75,12 @@ Deno.test("the ingest command: exit codes, and quiet on a pipe", async () => {
   assertEquals(ok.code, 0, ok.stderr);
   assert(ok.stderr.includes("ingest finished") && ok.stderr.includes("stored=600"), ok.stderr);
   assert(!ok.stderr.includes("\r") && !ok.stderr.includes("polls/s"), "no progress on a pipe");
+  const again = await run(["ingest", "--db", db, file]);
+  assertEquals(again.code, 0, again.stderr);
+  assert(
+    again.stderr.includes("stored=0") && again.stderr.includes("already_stored=600"),
+    again.stderr,
+  );
   const storage = Storage.open(db);
   try {
     assertSamePolls(

@@ -272,6 +272,8 @@ Deno.test("a file that is not a database gives a StorageError naming it", async 
   Deno.writeTextFileSync(path, "this is not sqlite ".repeat(100));
   const error = assertThrows(() => Storage.open(path));
   assert(error.message.includes(`cannot open database ${path}`), error.message);
+  assert(error.message.includes(`move ${path} aside`), error.message);
+  assertEquals(Deno.readTextFileSync(path), "this is not sqlite ".repeat(100), "left untouched");
 });
 
 Deno.test("the writer lock admits one service per database and is released on close", async () => {

@@ -3,7 +3,7 @@ import { createLogger } from "../log.ts";
 import { Progress } from "../progress.ts";
 import { parseRecordedPoll, readLines, RecordError } from "../recorded.ts";
 import { type Poll, Storage } from "../storage.ts";
-import { parseCommandArgs, UsageError } from "./common.ts";
+import { inContext, parseCommandArgs, UsageError } from "./common.ts";
 
 /** Polls per transaction: big enough to be fast, small enough to lose little on a crash. */
 const BATCH_SIZE = 5_000;
@@ -63,13 +63,15 @@ export async function ingestCommand(args: string[]): Promise<number> {
   const logger = createLogger();
   const source = positionals[0] === "-"
     ? Deno.stdin.readable
-    : (await Deno.open(positionals[0])).readable;
+    : (await inContext(`cannot read ${positionals[0]}`, () => Deno.open(positionals[0]))).readable;
   const storage = Storage.open(values.db);
   try {
     const result = await ingestStream(source, storage, (line, reason) => {
       logger.warn("line rejected", { line, reason });
     }, new Progress({ label: "ingest" }));
-    logger.info("ingest finished", { ...result });
+    // Re-ingesting a recording is harmless: instants already stored are skipped.
+    const duplicates = result.read - result.rejected - result.stored;
+    logger.info("ingest finished", { ...result, already_stored: duplicates });
     return result.rejected > 0 ? 1 : 0;
   } finally {
     storage.close();
