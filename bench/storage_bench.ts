@@ -16,13 +16,15 @@ import { parseArgs } from "node:util";
 import { modelTables } from "../src/luxtronik/heatpump_model.ts";
 import { formatRecordedPoll } from "../src/recorded.ts";
 import { type Poll, Storage } from "../src/storage.ts";
+import { sameValues } from "../src/storage/codec.ts";
 
 const DAY_MS = 86_400_000;
 const POLL_INTERVAL_MS = 30_000;
 const POLLS_PER_DAY = DAY_MS / POLL_INTERVAL_MS;
 const START_MS = Date.UTC(2026, 0, 1);
 const TARGET_BYTES_PER_POLL = 100;
-/** The recording for the end-to-end ingest: a day with all three tables on every line. */
+/** The recordings for the end-to-end ingest: a week as recorded, a day of full lines. */
+const RECORDING_DAYS_AS_RECORDED = 7;
 const RECORDING_DAYS = 1;
 
 const { values } = parseArgs({ args: Deno.args, options: { days: { type: "string" } } });
@@ -134,35 +136,50 @@ try {
   row(`${LONG_DAYS} days: bytes per poll`, (longSize / longPolls).toFixed(1));
   row("365 days: projected database file", mib((longSize / LONG_DAYS) * 365));
 
-  // 3. The whole `ingest` command on a recording (JSON lines, all three tables each).
-  const recording = `${dir}/recording.jsonl`;
-  const file = await Deno.open(recording, { write: true, create: true });
-  const encoder = new TextEncoder();
-  for (const poll of modelPolls(RECORDING_DAYS * POLLS_PER_DAY)) {
-    await file.write(encoder.encode(formatRecordedPoll(poll) + "\n"));
-  }
-  file.close();
-  const recordingPolls = RECORDING_DAYS * POLLS_PER_DAY;
-  started = performance.now();
-  const ingest = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      new URL("../main.ts", import.meta.url).pathname,
-      "ingest",
-      "--db",
-      `${dir}/ingested.db`,
-      recording,
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  const commandMs = performance.now() - started;
-  if (ingest.code !== 0) throw new Error(new TextDecoder().decode(ingest.stderr));
-  row(
-    `ingest command: polls/s (${mib(Deno.statSync(recording).size)} of JSON, with start-up)`,
-    rate(recordingPolls, commandMs),
-  );
+  // 3. The whole `ingest` command on recordings (JSON lines): as the service records
+  //    (parameters and visibilities only when they change: `null` otherwise, cli.md) and
+  //    the worst case, all three tables on every line.
+  const ingestCommand = async (label: string, days: number, everyTable: boolean) => {
+    const recording = `${dir}/recording-${label}.jsonl`;
+    const file = await Deno.open(recording, { write: true, create: true });
+    const encoder = new TextEncoder();
+    let previous: Poll | null = null;
+    for (const poll of modelPolls(days * POLLS_PER_DAY)) {
+      const changed = (kind: "parameters" | "visibilities") =>
+        everyTable || previous === null || !sameValues(poll[kind]!, previous[kind]!);
+      await file.write(encoder.encode(
+        formatRecordedPoll({
+          ...poll,
+          parameters: changed("parameters") ? poll.parameters : null,
+          visibilities: changed("visibilities") ? poll.visibilities : null,
+        }) + "\n",
+      ));
+      previous = poll;
+    }
+    file.close();
+    const started = performance.now();
+    const ingest = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-all",
+        new URL("../main.ts", import.meta.url).pathname,
+        "ingest",
+        "--db",
+        `${dir}/ingested-${label}.db`,
+        recording,
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    const commandMs = performance.now() - started;
+    if (ingest.code !== 0) throw new Error(new TextDecoder().decode(ingest.stderr));
+    row(
+      `ingest command, ${label}: polls/s (${mib(Deno.statSync(recording).size)}, with start-up)`,
+      rate(days * POLLS_PER_DAY, commandMs),
+    );
+  };
+  await ingestCommand("as recorded", RECORDING_DAYS_AS_RECORDED, false);
+  await ingestCommand("all tables every line", RECORDING_DAYS, true);
 
   // 4. Streaming reads.
   storage = Storage.open(longDb);
