@@ -7,7 +7,7 @@
  * temporary database through Storage.insertPolls, starts the dashboard on loopback and
  * times GET /api/series for the whole year over HTTP, plus /api/current and /metrics
  * for comparison. The default is one poll every 5 minutes (105,120 polls); a real
- * 30-second year (1,051,200 polls, about 1.4 GB of database) is `--interval-sec 30`.
+ * 30-second year (1,051,200 polls, about 11 MiB of database) is `--interval-sec 30`.
  * Prints figures only: nothing here passes or fails.
  */
 import { join } from "node:path";
