@@ -17,6 +17,7 @@ import { modelTables } from "../src/luxtronik/heatpump_model.ts";
 import { loadFixture, startSimulator } from "../src/luxtronik/simulator.ts";
 import { readLines } from "../src/recorded.ts";
 import { type Poll, Storage } from "../src/storage.ts";
+import { realFixture } from "./helpers.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_ARGS = [
@@ -30,7 +31,7 @@ const CHROMIUM_ARGS = [
   "--disable-sync",
 ];
 const REPO = new URL("..", import.meta.url);
-const FIXTURE = new URL("../shared/fixtures/real/benpru-luxtronik-59-v3.88.0.json", REPO);
+const FIXTURE = new URL(realFixture("benpru-luxtronik-59-v3.88.0.json"), "file://");
 const STEP_TIMEOUT_MS = 60_000;
 const MINUTE_MS = 60_000;
 const DAY_MS = 24 * 60 * MINUTE_MS;

@@ -12,8 +12,10 @@ import {
   type TableKind,
   unknownFieldName,
 } from "../src/luxtronik/fields.ts";
+import { REAL_FIXTURES_DIR } from "./helpers.ts";
 
-const FIXTURES = new URL("../../shared/fixtures/real/", import.meta.url);
+const FIXTURES = REAL_FIXTURES_DIR;
+const SHARED_FIXTURES = new URL("../../shared/fixtures/real/", import.meta.url);
 
 interface Fixture {
   source: string;
@@ -247,4 +249,27 @@ Deno.test({
     assert.equal(calcs.Unknown_Calculation_244, 660);
     assert.equal(calcs.Unknown_Calculation_252, 1150);
   },
+});
+
+Deno.test("the in-repo copy of the real fixtures equals ../shared/fixtures/real", async () => {
+  const shared = new Map<string, string>();
+  try {
+    for await (const entry of Deno.readDir(SHARED_FIXTURES)) {
+      if (entry.isFile && entry.name.endsWith(".json")) {
+        shared.set(entry.name, await Deno.readTextFile(new URL(entry.name, SHARED_FIXTURES)));
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    console.warn("skipped: ../shared/fixtures/real not found next to the repo");
+    return;
+  }
+  const copies = new Map<string, string>();
+  for await (const entry of Deno.readDir(REAL_FIXTURES_DIR)) {
+    copies.set(entry.name, await Deno.readTextFile(new URL(entry.name, REAL_FIXTURES_DIR)));
+  }
+  assert.deepEqual([...copies.keys()].sort(), [...shared.keys()].sort(), "same files");
+  for (const [name, text] of shared) {
+    assert.deepEqual(JSON.parse(copies.get(name)!), JSON.parse(text), `${name} is current`);
+  }
 });

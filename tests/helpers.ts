@@ -13,9 +13,15 @@ export const MAIN_TS = new URL("../main.ts", import.meta.url).pathname;
 /** `deno run` flags of runCli/CliProcess; tests/permissions_test.ts passes the binary's. */
 export const DEFAULT_RUN_FLAGS = ["-A", "--unstable-cron"];
 
-/** Path of a real fixture from ../shared/fixtures/real/. */
+/**
+ * The real-world fixtures, copied from ../shared/fixtures/real/ (raw values from public
+ * bug reports) so a clone tests on its own; fixtures_test checks the copy is current.
+ */
+export const REAL_FIXTURES_DIR = new URL("./fixtures/real/", import.meta.url);
+
+/** Path of a real fixture (tests/fixtures/real/, a copy of ../shared/fixtures/real/). */
 export function realFixture(name: string): string {
-  return new URL(`fixtures/real/${name}`, SHARED_DIR).pathname;
+  return new URL(name, REAL_FIXTURES_DIR).pathname;
 }
 
 export function fail(message: string): never {
