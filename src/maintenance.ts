@@ -49,19 +49,24 @@ export interface MaintenanceOptions {
   buffer: DiskFullBuffer;
 }
 
-/** Runs retention and the disk watch until `signal` aborts. */
-export async function runMaintenance(
-  options: MaintenanceOptions,
-  signal: AbortSignal,
-): Promise<void> {
-  const { config, storage, logger, buffer } = options;
-  const watch = new DiskWatch({
+/** The disk watch of a configuration: the database's file system, the roll-up folders. */
+export function diskWatchFor(config: MaintenanceOptions["config"], logger: Logger): DiskWatch {
+  return new DiskWatch({
     databaseDir: dirname(config.cachePath),
     dailyDir: config.dailyDir,
     weeklyDir: config.weeklyDir,
     thresholdPercent: config.diskUsageThreshold,
     logger,
   });
+}
+
+/** Runs retention and the disk watch until `signal` aborts. */
+export async function runMaintenance(
+  options: MaintenanceOptions,
+  signal: AbortSignal,
+): Promise<void> {
+  const { config, storage, logger, buffer } = options;
+  const watch = diskWatchFor(config, logger);
   await Promise.all([
     every(RETENTION_INTERVAL_MS, signal, logger, "retention", async () => {
       await applyRetention(storage, config.dbRetentionDays, logger, Date.now(), signal);

@@ -208,6 +208,9 @@ export class Storage {
       const hint = /malformed|not a database/i.test(message)
         ? `; the file is damaged: stop lux-logger, move ${path} aside (sqlite3 can often ` +
           `recover its rows with ".recover"), and start again: a new database is created`
+        : /disk I\/O error|No space left|database or disk is full/i.test(message)
+        ? "; is the disk full? Free some space (the service deletes the oldest roll-ups " +
+          "above DISK_USAGE_THRESHOLD at start) and start again"
         : "";
       throw new StorageError(`cannot open database ${path}: ${message}${hint}`);
     }

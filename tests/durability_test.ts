@@ -266,3 +266,44 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a disk that is full before the service starts: old roll-ups go first, then it polls",
+  ignore: !(await canMountTmpfs()),
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "lux-full-start-" });
+    const mnt = `${dir}/mnt`;
+    await Deno.mkdir(`${mnt}`, { recursive: true });
+    const mount = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt],
+    }).output();
+    assertEquals(mount.code, 0);
+    const simulator = startSimulator({ port: 0 });
+    const db = `${mnt}/data/cache.db`;
+    const env = { ...serviceEnv(mnt, simulator.port, db), DISK_USAGE_THRESHOLD: "80" };
+    try {
+      // A first run creates the database; then old roll-ups and a filler fill the disk.
+      const first = new Service(env);
+      await first.waitFor("poll stored", 1);
+      assertEquals((await first.stop("SIGTERM")).code, 0);
+      await Deno.mkdir(`${mnt}/daily`, { recursive: true });
+      for (const day of ["01", "02", "03"]) {
+        await Deno.writeFile(`${mnt}/daily/2026-11-${day}_daily.csv`, new Uint8Array(300_000));
+      }
+      await fillDisk(`${mnt}/filler`);
+      const second = new Service(env);
+      await second.waitFor("poll stored", 1);
+      assert(
+        second.lines.some((l) => l.includes("roll-up deleted to free disk space")),
+        second.lines.join("\n"),
+      );
+      assertEquals((await second.stop("SIGTERM")).code, 0, second.lines.join("\n"));
+    } finally {
+      await simulator.close();
+      await new Deno.Command("umount", { args: ["-l", mnt] }).output();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

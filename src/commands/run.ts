@@ -2,7 +2,9 @@
 import { type Config, ConfigError } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { DiskFullBuffer } from "../diskwatch.ts";
-import { runMaintenance } from "../maintenance.ts";
+import { diskWatchFor, runMaintenance } from "../maintenance.ts";
+import { existsSync } from "node:fs";
+import { dirname } from "node:path";
 import { rollupOptionsFromConfig, Rollups, startRollupSchedule } from "../rollup.ts";
 import { Poller } from "../service.ts";
 import { Storage } from "../storage.ts";
@@ -22,6 +24,9 @@ export async function runService(
   signal: AbortSignal,
 ): Promise<void> {
   if (!config.host) throw new ConfigError(["HOST: required for run (the heat pump's address)"]);
+  // A disk that filled up while the service was down (reboot, restart after a crash) is
+  // freed before the database is opened, or the service could never start again.
+  if (existsSync(dirname(config.cachePath))) diskWatchFor(config, logger).check();
   // The writer lock makes a second service on the same file exit with a clear message.
   const storage = Storage.open(config.cachePath, {
     lock: true,
