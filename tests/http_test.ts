@@ -444,7 +444,9 @@ Deno.test("/api/series explains what is wrong with a request", async () => {
     assert.match(json().error, message, path);
   }
   await using empty = await fixture();
-  assert.equal((await get(empty.handle, `/api/series?field=${TVL}`)).response.status, 404);
+  const beforeFirstPoll = await get(empty.handle, `/api/series?field=${TVL}`);
+  assert.equal(beforeFirstPoll.response.status, 404);
+  assert.match(beforeFirstPoll.json().error, /no poll stored yet/);
 });
 
 Deno.test("parseInstantParam falls back when absent and reads both forms", () => {
@@ -716,6 +718,8 @@ Deno.test("run without HTTP_PORT starts no dashboard", async () => {
     PORT: "1",
     RETRIES: "0",
     CACHE_PATH: join(dir, "cache.db"),
+    OUTPUT_DIRS_DAILY: join(dir, "daily"),
+    OUTPUT_DIRS_WEEKLY: join(dir, "weekly"),
   });
   assert.equal(config.httpPort, null);
   const shutdown = new AbortController();

@@ -158,7 +158,8 @@ export function createDashboardHandler(
       const { from, to } = parseRange(params, now(), DEFAULT_SERIES_RANGE_MS);
       const points = parsePoints(params.get("points"));
       const poll = latestPoll();
-      const column = poll ? findColumn(poll, field) : undefined;
+      if (!poll) throw new HttpError(404, "no poll stored yet: fields are known after the first");
+      const column = findColumn(poll, field);
       if (!column) {
         throw new HttpError(404, `unknown field ${JSON.stringify(field)}; /api/current lists them`);
       }
