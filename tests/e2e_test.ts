@@ -44,6 +44,12 @@ Deno.test("simulate + run + export: one CSV row per poll with the fixture's valu
     assertEquals(await service.stop("SIGTERM"), 0, "SIGTERM ends the service with exit code 0");
     const stored = service.count(/poll stored/);
     assert(stored >= 3, `at least 3 polls stored, saw ${stored}`);
+    // The simulator logs every write request (3002) and unknown command it is sent.
+    assertEquals(
+      simulator.process.count(/write request|unknown command/),
+      0,
+      "the logger only reads",
+    );
 
     const exported = await runCli([
       "export",
