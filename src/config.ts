@@ -115,8 +115,18 @@ const fieldList: Parser<string[] | null> = (raw) => {
   return fields.length === 0 ? null : fields;
 };
 
-function systemTimeZone(): string {
-  return Temporal.Now.timeZoneId();
+/**
+ * The machine's zone. An empty `TZ` in the environment (Docker's `--env-file` passes
+ * `TZ=` from .env.sample as set-but-empty) makes Temporal report "Etc/Unknown", which
+ * it then refuses; POSIX reads an empty TZ as UTC, and so do we.
+ */
+export function systemTimeZone(): string {
+  const id = Temporal.Now.timeZoneId();
+  try {
+    return Temporal.Now.zonedDateTimeISO(id).timeZoneId;
+  } catch {
+    return "UTC";
+  }
 }
 
 /** Every setting: its variable name, the flag that overrides it, default and parser. */
@@ -173,12 +183,21 @@ export function flagName(env: string): string {
   return env.toLowerCase().replaceAll("_", "-");
 }
 
-/** Parses a `.env` file: KEY=VALUE lines, `#` comments, optional quotes and `export`. */
-export function parseDotenv(content: string): Settings {
+/**
+ * Parses a `.env` file: KEY=VALUE lines, `#` comments, optional quotes and `export`.
+ * Any other non-blank line is passed to `onBadLine` (1-based number) and skipped.
+ */
+export function parseDotenv(
+  content: string,
+  onBadLine: (lineNumber: number, line: string) => void = () => {},
+): Settings {
   const result: Settings = {};
-  for (const line of content.split(/\r?\n/)) {
+  for (const [i, line] of content.split(/\r?\n/).entries()) {
     const match = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
-    if (!match) continue;
+    if (!match) {
+      if (!/^\s*(#.*)?$/.test(line)) onBadLine(i + 1, line);
+      continue;
+    }
     // A quoted value may be followed by a comment: KEY="06:30" # morning
     const quoted = /^(['"])(.*?)\1\s*(?:#.*)?$/.exec(match[2]);
     result[match[1]] = quoted ? quoted[2] : match[2].replace(/\s+#.*$/, "");
@@ -209,13 +228,19 @@ export function parseYamlSettings(content: string, path: string): Settings {
   return result;
 }
 
-/** The winning raw value of each variable: flags > env > .env > YAML. */
+/**
+ * The winning raw value of each variable: flags > env > .env > YAML. An empty value
+ * means "not set" in every source, so the blanks of a copied .env.sample (or `TZ=` passed
+ * by Docker's --env-file) let the next source down, or the default, apply.
+ */
 export function mergeSources(
   layers: { flags: Settings; env: Settings; dotenv: Settings; yaml: Settings },
 ): Settings {
   const merged: Settings = {};
   for (const layer of [layers.yaml, layers.dotenv, layers.env, layers.flags]) {
-    for (const [key, value] of Object.entries(layer)) if (value !== undefined) merged[key] = value;
+    for (const [key, value] of Object.entries(layer)) {
+      if (value !== undefined && value.trim() !== "") merged[key] = value;
+    }
   }
   return merged;
 }
@@ -340,6 +365,11 @@ function applyOutputDirs(settings: Settings, values: Record<string, unknown>, pr
     );
     return;
   }
+  const unknown = Object.keys(record).filter((key) => key !== "daily" && key !== "weekly");
+  if (unknown.length > 0) {
+    problems.push(`OUTPUT_DIRS: unknown key ${unknown.join(", ")} (the keys are daily, weekly)`);
+    return;
+  }
   if (typeof record.daily === "string" && settings.OUTPUT_DIRS_DAILY === undefined) {
     values.dailyDir = record.daily;
   }
@@ -381,12 +411,12 @@ function settingsFromEnvironment(): Settings {
   return Object.fromEntries(SETTING_NAMES.map((name) => [name, Deno.env.get(name)]));
 }
 
-/** Loads and validates the configuration from all sources. */
 /** Names in a settings file that this program does not read. */
 export function unknownSettings(settings: Settings): string[] {
   return Object.keys(settings).filter((name) => !SETTING_NAMES.includes(name));
 }
 
+/** Loads and validates the configuration from all sources. */
 export function loadConfig(options: LoadOptions = {}): Config {
   let yaml: Settings = {};
   if (options.configFile !== undefined) {
@@ -394,11 +424,15 @@ export function loadConfig(options: LoadOptions = {}): Config {
     if (content === null) throw new ConfigError([`--config ${options.configFile}: file not found`]);
     yaml = parseYamlSettings(content, options.configFile);
   }
-  const dotenvContent = readOptional(options.dotenvPath ?? ".env");
-  const dotenv = dotenvContent === null ? {} : parseDotenv(dotenvContent);
   // A typo in a file (INTERVALL_SEC) would silently fall back to the default: say so.
   const warn = options.warn ??
     ((message: string) => console.error(`lux-logger: warning: ${message}`));
+  const dotenvPath = options.dotenvPath ?? ".env";
+  const dotenvContent = readOptional(dotenvPath);
+  const dotenv = dotenvContent === null ? {} : parseDotenv(
+    dotenvContent,
+    (n, line) => warn(`.env line ${n}: not a NAME=value line (ignored): ${line.trim()}`),
+  );
   for (const [source, settings] of [[".env", dotenv], [options.configFile, yaml]] as const) {
     for (const name of unknownSettings(settings)) {
       warn(`${source}: unknown setting ${name} (ignored)`);

@@ -115,7 +115,7 @@ Deno.test("OUTPUT_DIRS: the original JSON form, beaten by the specific variables
     OUTPUT_DIRS_DAILY: "/daily",
   });
   assertEquals([specific.dailyDir, specific.weeklyDir], ["/daily", "/w"]);
-  for (const bad of ["not json", "[]", '{"daily": 5}']) {
+  for (const bad of ["not json", "[]", '{"daily": 5}', '{"dayly": "/d"}']) {
     assertEquals(problems(() => resolveConfig({ OUTPUT_DIRS: bad })).length, 1);
   }
   assert(SETTING_NAMES.includes("OUTPUT_DIRS") && SETTING_NAMES.includes("BACKOFF_MAX_SEC"));
@@ -123,6 +123,7 @@ Deno.test("OUTPUT_DIRS: the original JSON form, beaten by the specific variables
 });
 
 Deno.test(".env parsing: comments, quotes, export, inline comments", () => {
+  const badLines: string[] = [];
   const parsed = parseDotenv(
     [
       "# a comment",
@@ -133,8 +134,11 @@ Deno.test(".env parsing: comments, quotes, export, inline comments", () => {
       'CSV_TIME="06:30" # morning',
       "not a setting",
       "",
+      "   # indented comment",
     ].join("\r\n"),
+    (n, line) => badLines.push(`${n}: ${line}`),
   );
+  assertEquals(badLines, ["7: not a setting"], "a line that is no setting is reported");
   assertEquals(parsed, {
     HOST: "192.0.2.10",
     CSV_DELIMITER: ";",
@@ -198,6 +202,16 @@ Deno.test("precedence: flags > environment > .env > YAML > defaults", async () =
       yaml: { A: "yaml", B: "yaml", C: "yaml", D: "yaml" },
     }),
     { A: "flag", B: "env", C: "dotenv", D: "yaml" },
+  );
+  // Empty means "not set" in every source: a blank HOST= in .env leaves YAML's HOST.
+  assertEquals(
+    mergeSources({
+      flags: {},
+      env: { INTERVAL_SEC: "", TZ: " " },
+      dotenv: { HOST: "" },
+      yaml: { HOST: "192.0.2.10", INTERVAL_SEC: "3" },
+    }),
+    { HOST: "192.0.2.10", INTERVAL_SEC: "3" },
   );
   await using dir = await tempDir();
   await Deno.writeTextFile(`${dir.path}/.env`, "INTERVAL_SEC=20\nRETRIES=2\nPORT=1");
