@@ -9,7 +9,7 @@ import {
   formatCell,
   type Value,
 } from "./luxtronik/decode.ts";
-import { TABLE_KINDS, type TableKind } from "./luxtronik/fields.ts";
+import { FIELDS, TABLE_KINDS, type TableKind } from "./luxtronik/fields.ts";
 import type { Config } from "./config.ts";
 import { readableName } from "./luxtronik/readable_names.ts";
 import type { StoredPoll } from "./storage.ts";
@@ -97,6 +97,28 @@ function cellValue(poll: StoredPoll, column: Column, timeZone: string): Value {
 }
 
 /**
+ * The entries of `columns` in a poll's decoded `kind` table, exactly as `decodeTable` has
+ * them: a defined field is always there, with the reference's missing value when the table
+ * is too short (null; Bool false), while an index beyond the definitions is there only if
+ * this poll's table reaches it. (A CSV cell differs on purpose: not sent = empty.)
+ */
+function selectedEntries(
+  poll: StoredPoll,
+  kind: TableKind,
+  columns: readonly Column[],
+  timeZone: string,
+): Record<string, Value> {
+  const table = poll[kind] ?? [];
+  const entries: Record<string, Value> = {};
+  for (const column of columns) {
+    if (column.table !== kind) continue;
+    if (column.index >= FIELDS[kind].length && column.index >= table.length) continue;
+    entries[column.name] = column.decode(table, { timeZone });
+  }
+  return entries;
+}
+
+/**
  * A JSON array of decoded polls (cli.md "Decoded values"), one poll per line: every
  * field, or only `columns` when a selection was asked for.
  */
@@ -112,11 +134,7 @@ export function* jsonLines(
     for (const kind of TABLE_KINDS) {
       decoded[kind] = columns === null
         ? decodeTable(kind, poll[kind], { timeZone })
-        : Object.fromEntries(
-          columns.filter((c) => c.table === kind).map((
-            c,
-          ) => [c.name, cellValue(poll, c, timeZone)]),
-        );
+        : selectedEntries(poll, kind, columns, timeZone);
     }
     yield (first ? "\n" : ",\n") + JSON.stringify(decoded);
     first = false;

@@ -9,7 +9,7 @@ import {
   selectColumns,
   writeChunks,
 } from "../src/csvgen.ts";
-import { csvColumns } from "../src/luxtronik/decode.ts";
+import { csvColumns, decodeTable } from "../src/luxtronik/decode.ts";
 import type { StoredPoll } from "../src/storage.ts";
 import { assert, assertEquals } from "./helpers.ts";
 
@@ -121,6 +121,29 @@ Deno.test("JSON export is one decoded object per poll in an array", () => {
   assertEquals(parsed[0].parameters.ID_Einst_BWS_akt, 50);
   assertEquals(parsed[0].visibilities.ID_Visi_NieAnzeigen, 1);
   assertEquals(JSON.parse([...jsonLines([], "UTC")].join("")), []);
+});
+
+Deno.test("JSON export of selected fields has the entries of the full decode", () => {
+  const short = poll("2026-03-29T05:00:30Z", { 10: 227 }, 40); // ends before ID_WEB_VD1out (44)
+  const long = poll("2026-03-29T05:01:00Z", { 10: 227, 44: 1, 271: -7 }, 272);
+  const lengths = { calculations: 272, parameters: 5, visibilities: 2 };
+  const patterns = ["ID_WEB_VD1out", "ID_WEB_Temperatur_TVL", "ID_WEB_SoftStand", "Unknown_*_27?"];
+  const columns = selectColumns(patterns, lengths);
+  const parsed = JSON.parse([...jsonLines([short, long], "UTC", columns)].join(""));
+  for (const [i, stored] of [short, long].entries()) {
+    const full = decodeTable("calculations", stored.calculations, { timeZone: "UTC" });
+    const expected = Object.fromEntries(
+      columns.filter((c) => c.name in full).map((c) => [c.name, full[c.name]]),
+    );
+    assertEquals(parsed[i].calculations, expected);
+  }
+  // A Bool the table is too short for is false (as in the reference), not null, and an
+  // index beyond the definitions that this poll did not send is absent, not null.
+  assertEquals(parsed[0].calculations.ID_WEB_VD1out, false);
+  assertEquals(parsed[0].calculations.ID_WEB_SoftStand, null);
+  assert(!("Unknown_Calculation_271" in parsed[0].calculations));
+  assertEquals(parsed[1].calculations.ID_WEB_VD1out, true);
+  assertEquals(parsed[1].calculations.Unknown_Calculation_271, -7);
 });
 
 Deno.test("writeChunks writes everything, in chunks, however short the sink's writes", async () => {
