@@ -384,7 +384,12 @@ function readOptional(path: string): string | null {
     return Deno.readTextFileSync(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return null;
-    throw new ConfigError([`cannot read ${path}: ${(error as Error).message}`]);
+    // Deno's "run again with --allow-read" cannot help a compiled binary: say what can.
+    const reason = error instanceof Deno.errors.NotCapable
+      ? "outside what this program may read (the compiled binary reads only ./data, ./logs, " +
+        "./demo-data and ./.env below its working directory; README: Deployment)"
+      : (error as Error).message;
+    throw new ConfigError([`cannot read ${path}: ${reason}`]);
   }
 }
 

@@ -181,6 +181,34 @@ Deno.test("compile flags: writing outside ./data and ./logs fails clearly, write
   assert(!result.stderr.includes("    at "), "no stack trace");
   assertEquals([...Deno.readDirSync(outside.path)], [], "nothing written outside");
 
+  // An existing database it may not read is a permission failure, not "no such database".
+  await Deno.copyFile(`${cwd}/data/cache.db`, `${outside.path}/cache.db`);
+  const denied = await runCli(["export", "--db", `${outside.path}/cache.db`, ...range], {
+    cwd,
+    flags: FLAGS,
+    env: DEFAULT_PATHS,
+  });
+  assertEquals(denied.code, 1, denied.stderr);
+  assert(denied.stderr.includes("may read and write only ./data, ./logs"), denied.stderr);
+  await Deno.writeTextFile(`${outside.path}/lux.yaml`, "INTERVAL_SEC: 5\n");
+  const config = await runCli([
+    "export",
+    "--db",
+    "./data/cache.db",
+    ...range,
+    "--config",
+    `${outside.path}/lux.yaml`,
+  ], {
+    cwd,
+    flags: FLAGS,
+    env: DEFAULT_PATHS,
+  });
+  assertEquals(config.code, 2, config.stderr);
+  assert(config.stderr.includes("outside what this program may read"), config.stderr);
+  assert(!config.stderr.includes("--allow-read"), config.stderr);
+  await Deno.remove(`${outside.path}/cache.db`);
+  await Deno.remove(`${outside.path}/lux.yaml`);
+
   // `run` checks its paths first: one it may not touch is a configuration error.
   const run = await runCli(["run"], {
     cwd,

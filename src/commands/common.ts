@@ -93,6 +93,22 @@ export function parseInstant(flag: string, value: unknown): number {
   }
 }
 
+/**
+ * `--db PATH` of a command that reads an existing database: a missing file is a usage
+ * mistake (exit 2); any other failure (no permission in the compiled binary) stays a
+ * runtime failure with its cause, so main.ts can explain it.
+ */
+export async function requireDatabase(command: string, path: string): Promise<void> {
+  try {
+    await Deno.stat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new UsageError(`${command}: --db ${path}: no such database`);
+    }
+    throw new Error(`${command}: --db ${path}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
 /** Parses a TCP port flag. */
 export function parsePort(flag: string, value: unknown, fallback?: number): number {
   if (value === undefined && fallback !== undefined) return fallback;
