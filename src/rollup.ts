@@ -197,9 +197,15 @@ export class Rollups {
    * With `ensureLatest` (the `rollup` command), the latest due window of each kind is also
    * written when its file is missing, even if the database says it was done.
    * Failures are logged and reported, and that kind stops there: its next run retries.
+   * Once `signal` aborts (shutdown), the file being written is finished and the rest of a
+   * long catch-up is left for the next start.
    */
-  runDue(now: Temporal.Instant, ensureLatest = false): Promise<RollupReport> {
-    const run = this.#idle.then(() => this.#runDue(now, ensureLatest));
+  runDue(
+    now: Temporal.Instant,
+    ensureLatest = false,
+    signal?: AbortSignal,
+  ): Promise<RollupReport> {
+    const run = this.#idle.then(() => this.#runDue(now, ensureLatest, signal));
     this.#idle = run.then(() => {}, () => {});
     return run;
   }
@@ -209,7 +215,11 @@ export class Rollups {
     return this.#idle;
   }
 
-  async #runDue(now: Temporal.Instant, ensureLatest: boolean): Promise<RollupReport> {
+  async #runDue(
+    now: Temporal.Instant,
+    ensureLatest: boolean,
+    signal?: AbortSignal,
+  ): Promise<RollupReport> {
     const report: RollupReport = { results: [], deleted: [], failures: [] };
     const attempt = async (what: string, work: () => Promise<void>) => {
       try {
@@ -231,6 +241,7 @@ export class Rollups {
       const record = !(ensureLatest && windows.length === 0);
       if (!record) windows = [latestDueWindow(kind, now, this.#options.schedule)];
       for (const window of windows) {
+        if (signal?.aborted) break;
         try {
           report.results.push(await this.complete(window, now, record));
         } catch (error) {
@@ -243,6 +254,7 @@ export class Rollups {
         }
       }
     }
+    if (signal?.aborted) return report;
     await attempt("roll-up retention", async () => {
       report.deleted = await this.applyRetention(now);
     });
@@ -378,12 +390,12 @@ export async function startRollupSchedule(
   options: { cron?: CronFunction; now?: () => Temporal.Instant } = {},
 ): Promise<RollupReport> {
   const now = options.now ?? (() => Temporal.Now.instant());
-  const first = await rollups.runDue(now());
+  const first = await rollups.runDue(now(), false, signal);
   if (!signal.aborted) {
     startMinuteTrigger(
       "lux-logger rollups",
       async () => {
-        if (!signal.aborted) await rollups.runDue(now());
+        if (!signal.aborted) await rollups.runDue(now(), false, signal);
       },
       signal,
       options.cron,

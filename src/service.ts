@@ -169,6 +169,9 @@ export interface PollerOptions {
 export class Poller {
   #failedPolls = 0;
   #failingSince = 0;
+  /** Origin of the poll grid and start of the latest poll; both outlive a loop restart. */
+  #gridStart: number | null = null;
+  #lastPollStartedAt: number | null = null;
   storedPolls = 0;
   readonly #read: (options: ClientOptions) => Promise<Reading>;
   readonly #random: () => number;
@@ -224,23 +227,29 @@ export class Poller {
 
   async #loop(signal: AbortSignal): Promise<void> {
     const { intervalMs, backoffCapMs } = this.timing;
-    const start = this.#clock.now();
-    let loggedBackoffMs = 0;
-    while (!signal.aborted) {
-      const pollStartedAt = this.#clock.now();
-      await this.pollOnce(signal);
-      if (signal.aborted) return;
-      const now = this.#clock.now();
-      const failedPolls = this.#failedPolls;
-      const backoffMs = offlineDelayMs(failedPolls, intervalMs, backoffCapMs);
-      const wait = nextPollDelayMs({
+    const start = this.#gridStart ??= this.#clock.now();
+    const delayAfter = (pollStartedAt: number) =>
+      nextPollDelayMs({
         start,
-        now,
+        now: this.#clock.now(),
         pollStartedAt,
         intervalMs,
-        failedPolls,
+        failedPolls: this.#failedPolls,
         capMs: backoffCapMs,
       });
+    // After a restart the next poll still waits for its slot and any backoff: a failure
+    // that repeats on every poll (a read-only database) must not poll once per restart.
+    if (this.#lastPollStartedAt !== null) {
+      await this.#clock.sleep(delayAfter(this.#lastPollStartedAt), signal);
+    }
+    let loggedBackoffMs = 0;
+    while (!signal.aborted) {
+      const pollStartedAt = this.#lastPollStartedAt = this.#clock.now();
+      await this.pollOnce(signal);
+      if (signal.aborted) return;
+      const failedPolls = this.#failedPolls;
+      const backoffMs = offlineDelayMs(failedPolls, intervalMs, backoffCapMs);
+      const wait = delayAfter(pollStartedAt);
       // One line each time the backoff grows, not one per poll: quiet during long outages.
       if (backoffMs > loggedBackoffMs) {
         this.options.logger.info("heat pump unreachable; polling less often", {

@@ -181,3 +181,36 @@ Deno.test("BACKOFF_MAX_SEC = INTERVAL_SEC: one attempt per interval offline, res
   for (let i = 5; i < offline.length; i++) assertEquals(offline[i] - offline[i - 1], MINUTE_MS);
   assert(run.polls[0].ts - run.onlineAt <= MINUTE_MS, "resumed within one interval");
 });
+
+Deno.test("a failure on every poll (database writes fail) keeps the schedule and the backoff", async () => {
+  const hour = async (online: boolean) => {
+    const storage = Storage.open(":memory:");
+    storage.close(); // every write now throws: each poll ends in the supervisor
+    const controller = new AbortController();
+    const clock = new VirtualClock(0, HOUR_MS, () => controller.abort());
+    const attempts: number[] = [];
+    const poller = new Poller({
+      config: { host: "127.0.0.1", port: 1, intervalSec: 30, timeoutSec: 5, retries: 3 },
+      storage,
+      logger: silentLogger,
+      read: () => {
+        attempts.push(clock.now());
+        if (!online) return Promise.reject(new Deno.errors.ConnectionRefused("refused"));
+        return Promise.resolve({ ...FIXTURE, durationMs: 1 });
+      },
+      random: seededRandom(3),
+      clock,
+    });
+    await poller.run(controller.signal);
+    return attempts;
+  };
+  // Online: one poll per 30 s slot, as without the failure, not one per 5 s restart pause.
+  const online = await hour(true);
+  assertEquals(online.length, HOUR_MS / 30_000);
+  for (let i = 1; i < online.length; i++) assertEquals(online[i] - online[i - 1], 30_000);
+  // Offline: the backoff still thins the attempts out to the 5-minute cap.
+  const offline = await hour(false);
+  assert(offline.length <= 4 + 4 + 12, `${offline.length} attempts in an hour offline`);
+  const last = offline.slice(-5);
+  for (let i = 1; i < last.length; i++) assertEquals(last[i] - last[i - 1], 5 * MINUTE_MS);
+});

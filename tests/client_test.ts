@@ -32,6 +32,15 @@ Deno.test("failureKind names every way a poll fails", () => {
   assertEquals(failureKind(new Deno.errors.ConnectionAborted("x")), "reset");
   assertEquals(failureKind(new Deno.errors.BrokenPipe("x")), "reset");
   assertEquals(failureKind(new Deno.errors.NotFound("no such host")), "network");
+  // A switched-off host on the LAN: Deno throws a plain Error with the errno as `code`.
+  const noRoute = Object.assign(new Error("No route to host (os error 113)"), {
+    code: "EHOSTUNREACH",
+  });
+  assertEquals(failureKind(noRoute), "network");
+  assertEquals(failureKind(Object.assign(new Error("x"), { code: "ENETDOWN" })), "network");
+  const dns = "failed to lookup address information: Temporary failure in name resolution";
+  assertEquals(failureKind(new Error(dns)), "network");
+  assertEquals(failureKind(Object.assign(new Error("x"), { code: "EWHATEVER" })), "unexpected");
   assertEquals(failureKind(new TypeError("bug")), "unexpected");
   assertEquals(failureKind("thrown string"), "unexpected");
 });

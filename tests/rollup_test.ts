@@ -247,6 +247,45 @@ Deno.test("downtime over three CSV_TIMEs: three daily files on restart, written 
   await assertEveryPollOnce(f, [...history, ...during], await listDir(f.options.dirs.daily));
 });
 
+Deno.test("shutdown during a long catch-up: the file in progress is finished, the rest waits for the next start", async () => {
+  await using f = await fixture();
+  const history = pollTimes(ms("2026-03-20T00:00:00Z"), ms("2026-03-22T12:00:00Z"), 10 * MINUTE_MS);
+  await runSchedule(f, "2026-03-21T12:00:00Z", "2026-03-22T12:00:00Z", history);
+  // Down until 2026-03-25 08:00: three dailies and a weekly are due at the next start.
+  const during = pollTimes(ms("2026-03-22T12:00:00Z"), ms("2026-03-25T08:00:00Z"), 30 * MINUTE_MS);
+  f.storage.insertPolls(during.map(poll));
+  const now = () => Temporal.Instant.from("2026-03-25T08:00:00Z");
+  const controller = new AbortController();
+  // SIGTERM arrives while the first of them is being written.
+  const stopping = new Rollups(f.storage, f.options, f.logger, {
+    beforeRename: () => Promise.resolve(controller.abort()),
+  });
+  const report = await startRollupSchedule(stopping, controller.signal, {
+    cron: manualCron().cron,
+    now,
+  });
+  assert.deepEqual(report.results.map((r) => [rollupName(r.path), r.status]), [
+    ["2026-03-22_daily.csv", "written"],
+  ]);
+  assert.equal(f.storage.getMeta(LAST_END_KEY.daily), "2026-03-23T06:00:00Z");
+  // The next start writes the rest.
+  const restarted = new AbortController();
+  const again = await startRollupSchedule(
+    new Rollups(f.storage, f.options, f.logger),
+    restarted.signal,
+    { cron: manualCron().cron, now },
+  );
+  restarted.abort();
+  assert.deepEqual(again.results.map((r) => [rollupName(r.path), r.status]), [
+    ["2026-03-23_daily.csv", "written"],
+    ["2026-03-24_daily.csv", "written"],
+    ["2026-03-16_weekly.csv", "written"],
+  ]);
+  await assertEveryPollOnce(f, [...history, ...during], await listDir(f.options.dirs.daily));
+});
+
+const rollupName = (path: string) => basename(path);
+
 Deno.test("a crash before the rename leaves no partial file; the window is complete after restart", async () => {
   await using f = await fixture();
   const times = pollTimes(ms("2026-03-19T00:00:00Z"), ms("2026-03-20T08:00:00Z"), MINUTE_MS);

@@ -83,6 +83,19 @@ export type FailureKind =
   | "aborted"
   | "unexpected";
 
+/**
+ * OS errors that Deno throws as a plain Error (no Deno.errors class), with the errno name
+ * as `code`: "No route to host" is what a switched-off heat pump on the LAN gives. A failed
+ * name look-up is a plain Error too, known only by its message.
+ */
+const NETWORK_ERROR_CODES = new Set([
+  "EHOSTUNREACH",
+  "EHOSTDOWN",
+  "ENETUNREACH",
+  "ENETDOWN",
+  "ENETRESET",
+]);
+
 /** Classifies an error thrown by readAllTables (or anything else) into a FailureKind. */
 export function failureKind(error: unknown): FailureKind {
   if (error instanceof ProtocolError) return error.kind;
@@ -99,6 +112,13 @@ export function failureKind(error: unknown): FailureKind {
   }
   // Unreachable hosts, failed name look-ups and the like: the network, not our code.
   if (error instanceof Error && Object.values(Deno.errors).some((e) => error instanceof e)) {
+    return "network";
+  }
+  if (
+    error instanceof Error &&
+    (NETWORK_ERROR_CODES.has(String((error as { code?: unknown }).code)) ||
+      error.message.startsWith("failed to lookup address information"))
+  ) {
     return "network";
   }
   return "unexpected";
