@@ -67,6 +67,12 @@ export const LAST_END_KEY: Readonly<Record<RollupKind, string>> = {
   weekly: "rollup.weekly.last_end",
 };
 
+/** Database meta keys holding the date (file name) of the last completed window per kind. */
+export const LAST_DATE_KEY: Readonly<Record<RollupKind, string>> = {
+  daily: "rollup.daily.last_date",
+  weekly: "rollup.weekly.last_date",
+};
+
 export interface RollupResult {
   window: RollupWindow;
   path: string;
@@ -186,6 +192,12 @@ export class Rollups {
     return value === undefined ? null : Temporal.Instant.from(value);
   }
 
+  /** Date (file name) of the last completed window of `kind`, or null if not recorded. */
+  lastCompletedDate(kind: RollupKind): Temporal.PlainDate | null {
+    const value = this.#store.getMeta(LAST_DATE_KEY[kind]);
+    return value === undefined ? null : Temporal.PlainDate.from(value);
+  }
+
   /** Path of the file a window is written to. */
   pathOf(window: RollupWindow): string {
     return join(this.#options.dirs[window.kind], rollupFileName(window));
@@ -224,7 +236,13 @@ export class Rollups {
       await this.removeStaleTemps();
     });
     for (const kind of ROLLUP_KINDS) {
-      let windows = dueWindows(kind, this.lastCompletedEnd(kind), now, this.#options.schedule);
+      let windows = dueWindows(
+        kind,
+        this.lastCompletedEnd(kind),
+        now,
+        this.#options.schedule,
+        this.lastCompletedDate(kind),
+      );
       // The latest grid window is only re-created when its file went missing; it is not
       // part of the recorded chain (after a CSV_TIME change it may not even tile with it),
       // so it must not move the record, or the polls before it would land in no file.
@@ -351,7 +369,10 @@ export class Rollups {
   #record(window: RollupWindow): void {
     const last = this.lastCompletedEnd(window.kind);
     if (last === null || Temporal.Instant.compare(window.end, last) > 0) {
+      // End first: a crash in between leaves an older date, which only weakens the check
+      // in dueWindows; a newer date with the older end would skip a window.
       this.#store.setMeta(LAST_END_KEY[window.kind], window.end.toString());
+      this.#store.setMeta(LAST_DATE_KEY[window.kind], window.date.toString());
     }
   }
 }

@@ -5,6 +5,7 @@ import { Storage } from "../src/storage.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import {
   isRollupTempName,
+  LAST_DATE_KEY,
   LAST_END_KEY,
   type RollupOptions,
   Rollups,
@@ -291,7 +292,9 @@ Deno.test("a crash after the rename but before the record keeps the complete fil
   await new Rollups(f.storage, f.options, f.logger).runDue(now);
   const path = join(f.options.dirs.daily, "2026-03-19_daily.csv");
   const content = await Deno.readTextFile(path);
-  f.storage.setMeta(LAST_END_KEY.daily, "2026-03-19T06:00:00Z"); // as if the record was lost
+  // As if the record was lost: neither key of it written.
+  f.storage.setMeta(LAST_END_KEY.daily, "2026-03-19T06:00:00Z");
+  f.storage.setMeta(LAST_DATE_KEY.daily, "2026-03-18");
   const again = await new Rollups(f.storage, f.options, f.logger).runDue(now);
   assert.deepEqual(again.results.filter((r) => r.window.kind === "daily").map((r) => r.status), [
     "kept",
@@ -483,5 +486,41 @@ Deno.test("moving CSV_TIME later loses no poll, even with `rollup --at` in betwe
   const from = ms("2026-03-27T06:00:00Z");
   const to = ms("2026-03-30T07:00:00Z");
   const missing = times.filter((t) => t >= from && t < to && !covered.has(t));
+  assert.deepEqual(missing.map((t) => new Date(t).toISOString()), [], "every poll in a daily file");
+});
+
+Deno.test("a TZ change to the west loses no poll: the next file gets a new name", async () => {
+  await using f = await fixture({
+    schedule: { timeZone: BERLIN, csvTime: parseCsvTime("00:30"), weeklyDay: "mon" },
+  });
+  const times = pollTimes(ms("2026-03-22T00:00:00Z"), ms("2026-03-27T00:00:00Z"), 10 * MINUTE_MS);
+  f.storage.insertPolls(times.map(poll));
+  await new Rollups(f.storage, f.options, f.logger).runDue(
+    Temporal.Instant.from("2026-03-24T01:00:00+01:00"),
+  );
+  // 2026-03-23_daily.csv ends at 00:30 CET on the 24th, 23:30 UTC on the 23rd: in UTC, the
+  // window starting on the 23rd (00:30Z .. 00:30Z) ends after it and has the same name.
+  const utc = new Rollups(f.storage, {
+    ...f.options,
+    schedule: { ...f.options.schedule, timeZone: "UTC" },
+    csv: { timeZone: "UTC" },
+  }, f.logger);
+  const report = await utc.runDue(Temporal.Instant.from("2026-03-26T01:00:00Z"));
+  assert.deepEqual(
+    report.results.filter((r) => r.window.kind === "daily").map((r) =>
+      `${basename(r.path)}:${r.status}`
+    ),
+    ["2026-03-24_daily.csv:written", "2026-03-25_daily.csv:written"],
+  );
+  const stamps: number[] = [];
+  for (const name of await listDir(f.options.dirs.daily)) {
+    const rows = await readCsv(join(f.options.dirs.daily, name));
+    stamps.push(...rows.slice(1).map((r) => Temporal.Instant.from(r[0]).epochMilliseconds));
+  }
+  assert.equal(new Set(stamps).size, stamps.length, "no poll in two daily files");
+  const covered = new Set(stamps);
+  const missing = times.filter((t) =>
+    t >= ms("2026-03-23T00:30:00+01:00") && t < ms("2026-03-26T00:30:00Z") && !covered.has(t)
+  );
   assert.deepEqual(missing.map((t) => new Date(t).toISOString()), [], "every poll in a daily file");
 });
