@@ -24,6 +24,7 @@ import type { Config } from "./config.ts";
 import {
   type CronFunction,
   dueWindows,
+  endsGridWindow,
   isExpired,
   latestDueWindow,
   parseRollupFileName,
@@ -247,7 +248,7 @@ export class Rollups {
       // part of the recorded chain (after a CSV_TIME change it may not even tile with it),
       // so it must not move the record, or the polls before it would land in no file.
       const record = !(ensureLatest && windows.length === 0);
-      if (!record) windows = [latestDueWindow(kind, now, this.#options.schedule)];
+      if (!record) windows = this.#latestToEnsure(kind, now);
       for (const window of windows) {
         try {
           report.results.push(await this.complete(window, now, record));
@@ -265,6 +266,28 @@ export class Rollups {
       report.deleted = await this.applyRetention(now);
     });
     return report;
+  }
+
+  /**
+   * The latest grid window for `ensureLatest`, unless the recorded chain ended off the
+   * current grid: then the files were written under another CSV_TIME, WEEKLY_DAY or TZ,
+   * the grid window would overlap them (polls in two files), and the chain itself gets
+   * onto the new grid with its next window.
+   */
+  #latestToEnsure(kind: RollupKind, now: Temporal.Instant): RollupWindow[] {
+    const { schedule } = this.#options;
+    const last = this.lastCompletedEnd(kind);
+    if (last !== null && !endsGridWindow(kind, last, schedule)) {
+      this.#logger.info(
+        "latest roll-up not re-created: the schedule changed since it was written",
+        {
+          kind,
+          last_end: last.toString(),
+        },
+      );
+      return [];
+    }
+    return [latestDueWindow(kind, now, schedule)];
   }
 
   /**

@@ -142,6 +142,20 @@ export function weeklyWindow(dueDay: Temporal.PlainDate, settings: ScheduleSetti
   return windowStartingOn("weekly", dueDay.subtract({ days: 7 }), settings);
 }
 
+/**
+ * Whether `instant` is where a grid window of `kind` ends under `settings`. A recorded end
+ * that is not was reached under another `CSV_TIME`, `WEEKLY_DAY` or `TZ`.
+ */
+export function endsGridWindow(
+  kind: RollupKind,
+  instant: Temporal.Instant,
+  settings: ScheduleSettings,
+): boolean {
+  const date = localDate(instant, settings.timeZone);
+  return csvTimeOn(date, settings).equals(instant) &&
+    startsOn(kind, date.subtract({ days: windowDays(kind) }), settings);
+}
+
 /** The latest grid window of `kind` whose end is at or before `now`. */
 export function latestDueWindow(
   kind: RollupKind,

@@ -524,3 +524,35 @@ Deno.test("a TZ change to the west loses no poll: the next file gets a new name"
   );
   assert.deepEqual(missing.map((t) => new Date(t).toISOString()), [], "every poll in a daily file");
 });
+
+Deno.test("rollup --at after a WEEKLY_DAY change writes no weekly file that overlaps the written ones", async () => {
+  await using f = await fixture();
+  const times = pollTimes(ms("2026-03-22T00:00:00Z"), ms("2026-04-10T00:00:00Z"), 30 * MINUTE_MS);
+  f.storage.insertPolls(times.map(poll));
+  await new Rollups(f.storage, f.options, f.logger).runDue(
+    Temporal.Instant.from("2026-03-30T08:00:00+02:00"),
+  );
+  const thursday = new Rollups(f.storage, {
+    ...f.options,
+    schedule: { ...f.options.schedule, weeklyDay: "thu" },
+  }, f.logger);
+  // Tuesday and Friday: the grid's latest Thursday week (03-19, 03-26) lies over written weeks.
+  await thursday.runDue(Temporal.Instant.from("2026-03-31T08:00:00+02:00"), true);
+  await thursday.runDue(Temporal.Instant.from("2026-04-03T08:00:00+02:00"), true);
+  assert.deepEqual(await listDir(f.options.dirs.weekly), ["2026-03-23_weekly.csv"]);
+  await thursday.runDue(Temporal.Instant.from("2026-04-09T08:00:00+02:00"), true);
+  assert.deepEqual(await listDir(f.options.dirs.weekly), [
+    "2026-03-23_weekly.csv",
+    "2026-04-02_weekly.csv", // 03-30 07:00 .. 04-09 07:00: the one longer week after the change
+  ]);
+  const stamps: number[] = [];
+  for (const name of await listDir(f.options.dirs.weekly)) {
+    const rows = await readCsv(join(f.options.dirs.weekly, name));
+    stamps.push(...rows.slice(1).map((r) => Temporal.Instant.from(r[0]).epochMilliseconds));
+  }
+  assert.equal(new Set(stamps).size, stamps.length, "no poll in two weekly files");
+  const expected = times.filter((t) =>
+    t >= ms("2026-03-23T07:00:00+01:00") && t < ms("2026-04-09T07:00:00+02:00")
+  );
+  assert.equal(stamps.length, expected.length, "every poll in a weekly file");
+});
