@@ -149,11 +149,12 @@ export async function writeFileAtomically(
   const tempPath = await Deno.makeTempFile({ dir, prefix: `.${name}.`, suffix: TEMP_SUFFIX });
   let bytes: number;
   try {
-    {
-      using file = await Deno.open(tempPath, { write: true, truncate: true });
-      bytes = await writeChunks(pieces, file);
-      await file.sync();
-    }
+    // Locked until renamed: another run (the service's minute tick, a `rollup` command on
+    // the same folders) then leaves it alone, and a crash drops the lock with the process.
+    using file = await Deno.open(tempPath, { write: true, truncate: true });
+    await file.lock(true);
+    bytes = await writeChunks(pieces, file);
+    await file.sync();
     // Temporary files are created private (0600); a roll-up is for people and other
     // programs (a Samba share, a container) to read, like any file the user writes.
     await Deno.chmod(tempPath, ROLLUP_FILE_MODE);
@@ -342,6 +343,10 @@ export class Rollups {
       for (const name of await listNames(dir)) {
         if (!isRollupTempName(name)) continue;
         const path = join(dir, name);
+        if (await isLocked(path)) {
+          this.#logger.debug("temporary roll-up file is being written by another run", { path });
+          continue;
+        }
         await Deno.remove(path).catch(() => {}); // another run may have removed it already
         this.#logger.warn("removed temporary file of an interrupted roll-up", { path });
         removed.push(path);
@@ -397,6 +402,21 @@ export class Rollups {
       this.#store.setMeta(LAST_END_KEY[window.kind], window.end.toString());
       this.#store.setMeta(LAST_DATE_KEY[window.kind], window.date.toString());
     }
+  }
+}
+
+/** Whether a live writer holds the lock of a temporary file (see writeFileAtomically). */
+async function isLocked(path: string): Promise<boolean> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch {
+    return false; // gone already
+  }
+  try {
+    return !(await file.tryLock(true));
+  } finally {
+    file.close();
   }
 }
 

@@ -556,3 +556,23 @@ Deno.test("rollup --at after a WEEKLY_DAY change writes no weekly file that over
   );
   assert.equal(stamps.length, expected.length, "every poll in a weekly file");
 });
+
+Deno.test("a roll-up being written by another run is not taken for an interrupted one", async () => {
+  await using f = await fixture();
+  f.storage.insertPolls(
+    pollTimes(ms("2026-03-19T00:00:00Z"), ms("2026-03-20T08:00:00Z"), 60 * MINUTE_MS).map(poll),
+  );
+  const now = Temporal.Instant.from("2026-03-20T08:00:00Z");
+  // E.g. `rollup --at` by hand while the service's minute tick runs on the same folders.
+  const service = new Rollups(f.storage, f.options, f.logger);
+  let removed: string[] | null = null;
+  const command = new Rollups(f.storage, f.options, f.logger, {
+    beforeRename: async () => {
+      removed ??= await service.removeStaleTemps();
+    },
+  });
+  const report = await command.runDue(now);
+  assert.deepEqual(removed, []);
+  assert.deepEqual(report.failures, []);
+  assert.deepEqual(await listDir(f.options.dirs.daily), ["2026-03-19_daily.csv"]);
+});
