@@ -254,8 +254,14 @@ Deno.test("a crash before the rename leaves no partial file; the window is compl
   f.storage.insertPolls(times.map(poll));
   const now = Temporal.Instant.from("2026-03-20T08:00:00Z");
   const crashing = new Rollups(f.storage, f.options, f.logger, {
-    beforeRename: async (tempPath) => {
+    beforeRename: async (tempPath, finalPath) => {
       assert.ok((await Deno.stat(tempPath)).size > 0);
+      assert.ok(isRollupTempName(basename(tempPath)), tempPath);
+      await assert.rejects(
+        Deno.lstat(finalPath),
+        Deno.errors.NotFound,
+        "nothing under the name yet",
+      );
       throw new Error("simulated crash before rename");
     },
   });
