@@ -78,7 +78,7 @@ export function* csvLines(
     .map((c) => quoteCell(c, delimiter));
   yield (options.bom ? "\uFEFF" : "") + header.join(delimiter) + LINE_END;
   for (const poll of polls) {
-    const cells = [formatTimestamp(poll.ts, options.timeZone)];
+    const cells = [quoteCell(formatTimestamp(poll.ts, options.timeZone), delimiter)];
     for (const column of columns) {
       cells.push(
         quoteCell(formatCell(cellValue(poll, column, options.timeZone), decimal), delimiter),

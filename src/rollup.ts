@@ -24,6 +24,7 @@ import type { Config } from "./config.ts";
 import {
   type CronFunction,
   dueWindows,
+  endsGridWindow,
   isExpired,
   latestDueWindow,
   parseRollupFileName,
@@ -65,6 +66,12 @@ export interface RollupHooks {
 export const LAST_END_KEY: Readonly<Record<RollupKind, string>> = {
   daily: "rollup.daily.last_end",
   weekly: "rollup.weekly.last_end",
+};
+
+/** Database meta keys holding the date (file name) of the last completed window per kind. */
+export const LAST_DATE_KEY: Readonly<Record<RollupKind, string>> = {
+  daily: "rollup.daily.last_date",
+  weekly: "rollup.weekly.last_date",
 };
 
 export interface RollupResult {
@@ -142,11 +149,12 @@ export async function writeFileAtomically(
   const tempPath = await Deno.makeTempFile({ dir, prefix: `.${name}.`, suffix: TEMP_SUFFIX });
   let bytes: number;
   try {
-    {
-      using file = await Deno.open(tempPath, { write: true, truncate: true });
-      bytes = await writeChunks(pieces, file);
-      await file.sync();
-    }
+    // Locked until renamed: another run (the service's minute tick, a `rollup` command on
+    // the same folders) then leaves it alone, and a crash drops the lock with the process.
+    using file = await Deno.open(tempPath, { write: true, truncate: true });
+    await file.lock(true);
+    bytes = await writeChunks(pieces, file);
+    await file.sync();
     // Temporary files are created private (0600); a roll-up is for people and other
     // programs (a Samba share, a container) to read, like any file the user writes.
     await Deno.chmod(tempPath, ROLLUP_FILE_MODE);
@@ -184,6 +192,12 @@ export class Rollups {
   lastCompletedEnd(kind: RollupKind): Temporal.Instant | null {
     const value = this.#store.getMeta(LAST_END_KEY[kind]);
     return value === undefined ? null : Temporal.Instant.from(value);
+  }
+
+  /** Date (file name) of the last completed window of `kind`, or null if not recorded. */
+  lastCompletedDate(kind: RollupKind): Temporal.PlainDate | null {
+    const value = this.#store.getMeta(LAST_DATE_KEY[kind]);
+    return value === undefined ? null : Temporal.PlainDate.from(value);
   }
 
   /** Path of the file a window is written to. */
@@ -234,12 +248,18 @@ export class Rollups {
       await this.removeStaleTemps();
     });
     for (const kind of ROLLUP_KINDS) {
-      let windows = dueWindows(kind, this.lastCompletedEnd(kind), now, this.#options.schedule);
+      let windows = dueWindows(
+        kind,
+        this.lastCompletedEnd(kind),
+        now,
+        this.#options.schedule,
+        this.lastCompletedDate(kind),
+      );
       // The latest grid window is only re-created when its file went missing; it is not
       // part of the recorded chain (after a CSV_TIME change it may not even tile with it),
       // so it must not move the record, or the polls before it would land in no file.
       const record = !(ensureLatest && windows.length === 0);
-      if (!record) windows = [latestDueWindow(kind, now, this.#options.schedule)];
+      if (!record) windows = this.#latestToEnsure(kind, now);
       for (const window of windows) {
         if (signal?.aborted) break;
         try {
@@ -259,6 +279,28 @@ export class Rollups {
       report.deleted = await this.applyRetention(now);
     });
     return report;
+  }
+
+  /**
+   * The latest grid window for `ensureLatest`, unless the recorded chain ended off the
+   * current grid: then the files were written under another CSV_TIME, WEEKLY_DAY or TZ,
+   * the grid window would overlap them (polls in two files), and the chain itself gets
+   * onto the new grid with its next window.
+   */
+  #latestToEnsure(kind: RollupKind, now: Temporal.Instant): RollupWindow[] {
+    const { schedule } = this.#options;
+    const last = this.lastCompletedEnd(kind);
+    if (last !== null && !endsGridWindow(kind, last, schedule)) {
+      this.#logger.info(
+        "latest roll-up not re-created: the schedule changed since it was written",
+        {
+          kind,
+          last_end: last.toString(),
+        },
+      );
+      return [];
+    }
+    return [latestDueWindow(kind, now, schedule)];
   }
 
   /**
@@ -313,6 +355,10 @@ export class Rollups {
       for (const name of await listNames(dir)) {
         if (!isRollupTempName(name)) continue;
         const path = join(dir, name);
+        if (await isLocked(path)) {
+          this.#logger.debug("temporary roll-up file is being written by another run", { path });
+          continue;
+        }
         await Deno.remove(path).catch(() => {}); // another run may have removed it already
         this.#logger.warn("removed temporary file of an interrupted roll-up", { path });
         removed.push(path);
@@ -363,8 +409,26 @@ export class Rollups {
   #record(window: RollupWindow): void {
     const last = this.lastCompletedEnd(window.kind);
     if (last === null || Temporal.Instant.compare(window.end, last) > 0) {
+      // End first: a crash in between leaves an older date, which only weakens the check
+      // in dueWindows; a newer date with the older end would skip a window.
       this.#store.setMeta(LAST_END_KEY[window.kind], window.end.toString());
+      this.#store.setMeta(LAST_DATE_KEY[window.kind], window.date.toString());
     }
+  }
+}
+
+/** Whether a live writer holds the lock of a temporary file (see writeFileAtomically). */
+async function isLocked(path: string): Promise<boolean> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch {
+    return false; // gone already
+  }
+  try {
+    return !(await file.tryLock(true));
+  } finally {
+    file.close();
   }
 }
 

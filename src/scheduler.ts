@@ -142,6 +142,20 @@ export function weeklyWindow(dueDay: Temporal.PlainDate, settings: ScheduleSetti
   return windowStartingOn("weekly", dueDay.subtract({ days: 7 }), settings);
 }
 
+/**
+ * Whether `instant` is where a grid window of `kind` ends under `settings`. A recorded end
+ * that is not was reached under another `CSV_TIME`, `WEEKLY_DAY` or `TZ`.
+ */
+export function endsGridWindow(
+  kind: RollupKind,
+  instant: Temporal.Instant,
+  settings: ScheduleSettings,
+): boolean {
+  const date = localDate(instant, settings.timeZone);
+  return csvTimeOn(date, settings).equals(instant) &&
+    startsOn(kind, date.subtract({ days: windowDays(kind) }), settings);
+}
+
 /** The latest grid window of `kind` whose end is at or before `now`. */
 export function latestDueWindow(
   kind: RollupKind,
@@ -168,6 +182,10 @@ export function latestDueWindow(
  *   each missed window comes back exactly once. For the tiling kinds the first of them starts
  *   exactly at `lastCompletedEnd`, even when `CSV_TIME` or `WEEKLY_DAY` changed since (that one
  *   window is then shorter or longer than usual): no poll is ever in two files or in none.
+ * - `lastCompletedDate` is the date (file name) of that last window, if recorded. Windows
+ *   start on later dates only: after `TZ` moved west, the local date of the last end can be
+ *   the last file's own date, and a window of that name would find the old file and be
+ *   taken as done, leaving its polls in no file.
  * - With no history (`null`), only the latest due window is returned: a first start does not
  *   invent a year of empty files.
  * - If `lastCompletedEnd` lies after `now` (clock set back, `--at` in the past), nothing is due.
@@ -177,6 +195,7 @@ export function dueWindows(
   lastCompletedEnd: Temporal.Instant | null,
   now: Temporal.Instant,
   settings: ScheduleSettings,
+  lastCompletedDate: Temporal.PlainDate | null = null,
 ): RollupWindow[] {
   if (lastCompletedEnd === null) return [latestDueWindow(kind, now, settings)];
   const due: RollupWindow[] = [];
@@ -185,6 +204,9 @@ export function dueWindows(
   // weekday) is the first one that ends after it. Rolling weekly: walk from 7 days back.
   let date = localDate(lastCompletedEnd, settings.timeZone)
     .subtract({ days: isTiling ? 0 : windowDays(kind) });
+  if (lastCompletedDate !== null && Temporal.PlainDate.compare(date, lastCompletedDate) <= 0) {
+    date = lastCompletedDate.add({ days: 1 });
+  }
   for (;;) {
     if (startsOn(kind, date, settings)) {
       const window = windowStartingOn(kind, date, settings);

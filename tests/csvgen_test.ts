@@ -180,3 +180,21 @@ Deno.test("READABLE_HEADERS: plain-English names where known, reference names ot
   const names = all.map((c) => headerCell(c, true));
   assertEquals(new Set(names).size, names.length, "readable names never collide");
 });
+
+Deno.test("a delimiter that occurs in the timestamp (CSV_DELIMITER=: or -) quotes it", () => {
+  const columns = selectColumns(["ID_WEB_Temperatur_TVL"], {
+    calculations: 269,
+    parameters: 0,
+    visibilities: 0,
+  });
+  for (const delimiter of [":", "-", "+"]) {
+    const [, row] = [...csvLines([poll("2026-03-29T05:00:30Z", { 10: -215 })], columns, {
+      timeZone: "Europe/Berlin",
+      delimiter,
+    })];
+    assertEquals(
+      row,
+      `"2026-03-29T07:00:30+02:00"${delimiter}${quoteCell("-21.5", delimiter)}\r\n`,
+    );
+  }
+});

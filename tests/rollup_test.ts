@@ -5,6 +5,7 @@ import { Storage } from "../src/storage.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import {
   isRollupTempName,
+  LAST_DATE_KEY,
   LAST_END_KEY,
   type RollupOptions,
   Rollups,
@@ -292,8 +293,14 @@ Deno.test("a crash before the rename leaves no partial file; the window is compl
   f.storage.insertPolls(times.map(poll));
   const now = Temporal.Instant.from("2026-03-20T08:00:00Z");
   const crashing = new Rollups(f.storage, f.options, f.logger, {
-    beforeRename: async (tempPath) => {
+    beforeRename: async (tempPath, finalPath) => {
       assert.ok((await Deno.stat(tempPath)).size > 0);
+      assert.ok(isRollupTempName(basename(tempPath)), tempPath);
+      await assert.rejects(
+        Deno.lstat(finalPath),
+        Deno.errors.NotFound,
+        "nothing under the name yet",
+      );
       throw new Error("simulated crash before rename");
     },
   });
@@ -330,7 +337,9 @@ Deno.test("a crash after the rename but before the record keeps the complete fil
   await new Rollups(f.storage, f.options, f.logger).runDue(now);
   const path = join(f.options.dirs.daily, "2026-03-19_daily.csv");
   const content = await Deno.readTextFile(path);
-  f.storage.setMeta(LAST_END_KEY.daily, "2026-03-19T06:00:00Z"); // as if the record was lost
+  // As if the record was lost: neither key of it written.
+  f.storage.setMeta(LAST_END_KEY.daily, "2026-03-19T06:00:00Z");
+  f.storage.setMeta(LAST_DATE_KEY.daily, "2026-03-18");
   const again = await new Rollups(f.storage, f.options, f.logger).runDue(now);
   assert.deepEqual(again.results.filter((r) => r.window.kind === "daily").map((r) => r.status), [
     "kept",
@@ -523,4 +532,92 @@ Deno.test("moving CSV_TIME later loses no poll, even with `rollup --at` in betwe
   const to = ms("2026-03-30T07:00:00Z");
   const missing = times.filter((t) => t >= from && t < to && !covered.has(t));
   assert.deepEqual(missing.map((t) => new Date(t).toISOString()), [], "every poll in a daily file");
+});
+
+Deno.test("a TZ change to the west loses no poll: the next file gets a new name", async () => {
+  await using f = await fixture({
+    schedule: { timeZone: BERLIN, csvTime: parseCsvTime("00:30"), weeklyDay: "mon" },
+  });
+  const times = pollTimes(ms("2026-03-22T00:00:00Z"), ms("2026-03-27T00:00:00Z"), 10 * MINUTE_MS);
+  f.storage.insertPolls(times.map(poll));
+  await new Rollups(f.storage, f.options, f.logger).runDue(
+    Temporal.Instant.from("2026-03-24T01:00:00+01:00"),
+  );
+  // 2026-03-23_daily.csv ends at 00:30 CET on the 24th, 23:30 UTC on the 23rd: in UTC, the
+  // window starting on the 23rd (00:30Z .. 00:30Z) ends after it and has the same name.
+  const utc = new Rollups(f.storage, {
+    ...f.options,
+    schedule: { ...f.options.schedule, timeZone: "UTC" },
+    csv: { timeZone: "UTC" },
+  }, f.logger);
+  const report = await utc.runDue(Temporal.Instant.from("2026-03-26T01:00:00Z"));
+  assert.deepEqual(
+    report.results.filter((r) => r.window.kind === "daily").map((r) =>
+      `${basename(r.path)}:${r.status}`
+    ),
+    ["2026-03-24_daily.csv:written", "2026-03-25_daily.csv:written"],
+  );
+  const stamps: number[] = [];
+  for (const name of await listDir(f.options.dirs.daily)) {
+    const rows = await readCsv(join(f.options.dirs.daily, name));
+    stamps.push(...rows.slice(1).map((r) => Temporal.Instant.from(r[0]).epochMilliseconds));
+  }
+  assert.equal(new Set(stamps).size, stamps.length, "no poll in two daily files");
+  const covered = new Set(stamps);
+  const missing = times.filter((t) =>
+    t >= ms("2026-03-23T00:30:00+01:00") && t < ms("2026-03-26T00:30:00Z") && !covered.has(t)
+  );
+  assert.deepEqual(missing.map((t) => new Date(t).toISOString()), [], "every poll in a daily file");
+});
+
+Deno.test("rollup --at after a WEEKLY_DAY change writes no weekly file that overlaps the written ones", async () => {
+  await using f = await fixture();
+  const times = pollTimes(ms("2026-03-22T00:00:00Z"), ms("2026-04-10T00:00:00Z"), 30 * MINUTE_MS);
+  f.storage.insertPolls(times.map(poll));
+  await new Rollups(f.storage, f.options, f.logger).runDue(
+    Temporal.Instant.from("2026-03-30T08:00:00+02:00"),
+  );
+  const thursday = new Rollups(f.storage, {
+    ...f.options,
+    schedule: { ...f.options.schedule, weeklyDay: "thu" },
+  }, f.logger);
+  // Tuesday and Friday: the grid's latest Thursday week (03-19, 03-26) lies over written weeks.
+  await thursday.runDue(Temporal.Instant.from("2026-03-31T08:00:00+02:00"), true);
+  await thursday.runDue(Temporal.Instant.from("2026-04-03T08:00:00+02:00"), true);
+  assert.deepEqual(await listDir(f.options.dirs.weekly), ["2026-03-23_weekly.csv"]);
+  await thursday.runDue(Temporal.Instant.from("2026-04-09T08:00:00+02:00"), true);
+  assert.deepEqual(await listDir(f.options.dirs.weekly), [
+    "2026-03-23_weekly.csv",
+    "2026-04-02_weekly.csv", // 03-30 07:00 .. 04-09 07:00: the one longer week after the change
+  ]);
+  const stamps: number[] = [];
+  for (const name of await listDir(f.options.dirs.weekly)) {
+    const rows = await readCsv(join(f.options.dirs.weekly, name));
+    stamps.push(...rows.slice(1).map((r) => Temporal.Instant.from(r[0]).epochMilliseconds));
+  }
+  assert.equal(new Set(stamps).size, stamps.length, "no poll in two weekly files");
+  const expected = times.filter((t) =>
+    t >= ms("2026-03-23T07:00:00+01:00") && t < ms("2026-04-09T07:00:00+02:00")
+  );
+  assert.equal(stamps.length, expected.length, "every poll in a weekly file");
+});
+
+Deno.test("a roll-up being written by another run is not taken for an interrupted one", async () => {
+  await using f = await fixture();
+  f.storage.insertPolls(
+    pollTimes(ms("2026-03-19T00:00:00Z"), ms("2026-03-20T08:00:00Z"), 60 * MINUTE_MS).map(poll),
+  );
+  const now = Temporal.Instant.from("2026-03-20T08:00:00Z");
+  // E.g. `rollup --at` by hand while the service's minute tick runs on the same folders.
+  const service = new Rollups(f.storage, f.options, f.logger);
+  let removed: string[] | null = null;
+  const command = new Rollups(f.storage, f.options, f.logger, {
+    beforeRename: async () => {
+      removed ??= await service.removeStaleTemps();
+    },
+  });
+  const report = await command.runDue(now);
+  assert.deepEqual(removed, []);
+  assert.deepEqual(report.failures, []);
+  assert.deepEqual(await listDir(f.options.dirs.daily), ["2026-03-19_daily.csv"]);
 });

@@ -391,3 +391,24 @@ Deno.test("timerCron fires at each full minute under a fake clock until aborted"
 Deno.test("defaultCron is Deno.cron under --unstable-cron (the test task), else the timer", () => {
   assert.equal(defaultCron(), typeof Deno.cron === "function" ? Deno.cron : timerCron);
 });
+
+Deno.test("dueWindows never reuses the name of the last window, even after a TZ change", () => {
+  // 2026-03-23_daily.csv (Berlin, CSV_TIME 00:30) ended at 2026-03-23T23:30Z; now in UTC.
+  const last = at("2026-03-23T23:30:00Z");
+  const utc = { timeZone: "UTC", csvTime: parseCsvTime("00:30"), weeklyDay: "mon" as const };
+  const now = at("2026-03-26T01:00:00Z");
+  assert.deepEqual(
+    dueWindows("daily", last, now, utc, date("2026-03-23")).map(show),
+    [
+      "2026-03-24_daily.csv 2026-03-23T23:30:00Z .. 2026-03-25T00:30:00Z",
+      "2026-03-25_daily.csv 2026-03-25T00:30:00Z .. 2026-03-26T00:30:00Z",
+    ],
+  );
+  // Without a change the recorded date is the day before the last end's: nothing moves.
+  const s = settings();
+  const end = at("2026-03-27T06:00:00Z");
+  assert.deepEqual(
+    dueWindows("daily", end, now.add({ hours: 96 }), s, date("2026-03-26")),
+    dueWindows("daily", end, now.add({ hours: 96 }), s),
+  );
+});
