@@ -130,6 +130,25 @@ Deno.test("rollup: usage mistakes exit 2 with a message naming the flag", async 
   assert.equal(await main(["rollup", "--db", "x.db", "--at", "yesterday"]), 2);
 });
 
+Deno.test("rollup --at in the future is refused and records nothing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "rollup_cli_test_" });
+  try {
+    const db = join(dir, "cache.db");
+    Storage.open(db).close();
+    const future = Temporal.Now.instant().add({ hours: 24 }).toString();
+    assert.equal(await main(["rollup", "--db", db, "--at", future, ...flags(dir)]), 2);
+    const storage = Storage.open(db);
+    try {
+      assert.equal(storage.getMeta("rollup.daily.last_end"), undefined);
+    } finally {
+      storage.close();
+    }
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["cache.db"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("rollup without --at rolls up at the current instant", async () => {
   const dir = await Deno.makeTempDir({ prefix: "rollup_cli_test_" });
   try {

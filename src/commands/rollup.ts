@@ -25,6 +25,11 @@ export async function rollupCommand(args: string[]): Promise<number> {
   const at = values.at === undefined
     ? Temporal.Now.instant()
     : Temporal.Instant.fromEpochMilliseconds(parseInstant("--at", values.at));
+  // A window can be rolled up only once it has ended: a file written ahead of time would
+  // miss the polls still to come, and its record would stop the service's own roll-ups.
+  if (Temporal.Instant.compare(at, Temporal.Now.instant()) > 0) {
+    throw new UsageError(`rollup: --at ${values.at} is in the future; give an instant up to now`);
+  }
   await requireDatabase("rollup", values.db);
   const config = commandConfig(values, { CACHE_PATH: values.db });
   const logger = commandLogger(config);
