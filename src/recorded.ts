@@ -45,12 +45,14 @@ export function parseRecordedPoll(line: string): Poll {
       `"ts" ${JSON.stringify(r.ts)} is not an ISO 8601 instant with offset or Z`,
     );
   }
+  // Every poll reads the calculations (cli.md); only the other two tables may be null.
   const calculations = rawTable(r.calculations, "calculations", INT32_MIN, INT32_MAX);
+  if (calculations === null) throw new RecordError('"calculations" must be an array of integers');
   const parameters = rawTable(r.parameters, "parameters", INT32_MIN, INT32_MAX);
   const visibilities = rawTable(r.visibilities, "visibilities", -128, 127);
   return {
     ts,
-    calculations: calculations ? Int32Array.from(calculations) : null,
+    calculations: Int32Array.from(calculations),
     parameters: parameters ? Int32Array.from(parameters) : null,
     visibilities: visibilities ? Int8Array.from(visibilities) : null,
   };

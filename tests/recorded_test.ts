@@ -41,13 +41,21 @@ Deno.test("bad lines are rejected whole, with the reason", () => {
     '"calculations[1]" = 2.5 is not an integer in -2147483648..2147483647',
   );
   assertEquals(
-    reason('{"ts": "2026-01-01T00:00:00Z", "visibilities": [128]}'),
+    reason('{"ts": "2026-01-01T00:00:00Z", "calculations": [], "visibilities": [128]}'),
     '"visibilities[0]" = 128 is not an integer in -128..127',
   );
   assertEquals(
-    reason('{"ts": "2026-01-01T00:00:00Z", "parameters": {}}'),
+    reason('{"ts": "2026-01-01T00:00:00Z", "calculations": [], "parameters": {}}'),
     '"parameters" must be an array of integers or null',
   );
+  for (
+    const line of [
+      '{"ts": "2026-01-01T00:00:00Z"}',
+      '{"ts": "2026-01-01T00:00:00Z", "calculations": null}',
+    ]
+  ) {
+    assertEquals(reason(line), '"calculations" must be an array of integers', line);
+  }
   assertThrows(() => parseRecordedPoll("nope"), RecordError);
 });
 
