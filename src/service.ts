@@ -94,6 +94,13 @@ export function offlineDelayMs(
   return Math.min(intervalMs * 2 ** Math.min(failedPolls - 1, 30), Math.max(capMs, intervalMs));
 }
 
+/**
+ * Least time between two stored polls. CSV and JSON timestamps have whole seconds, so a
+ * retried poll stored just before the next slot must not share its second with the next
+ * poll (two rows with one timestamp break a spreadsheet's or pandas' time index).
+ */
+export const MIN_POLL_SPACING_MS = 1_000;
+
 /** How long the loop waits after a poll that started at `pollStartedAt` and ended at `now`. */
 export function nextPollDelayMs(p: {
   start: number;
@@ -102,10 +109,15 @@ export function nextPollDelayMs(p: {
   intervalMs: number;
   failedPolls: number;
   capMs: number;
+  /** When the last poll was stored, if one was. */
+  lastStoredAt?: number | null;
 }): number {
   const slot = nextSlot(p.start, p.now, p.intervalMs);
   const backoffUntil = p.pollStartedAt + offlineDelayMs(p.failedPolls, p.intervalMs, p.capMs);
-  return Math.max(slot, backoffUntil) - p.now;
+  // Never more than one interval (tests poll every few milliseconds; INTERVAL_SEC >= 1).
+  const spacing = Math.min(MIN_POLL_SPACING_MS, p.intervalMs);
+  const spacedUntil = p.lastStoredAt == null ? -Infinity : p.lastStoredAt + spacing;
+  return Math.max(slot, backoffUntil, spacedUntil) - p.now;
 }
 
 /** A short, stable description of an error: its name and message, never a stack. */
@@ -172,6 +184,7 @@ export class Poller {
   /** Origin of the poll grid and start of the latest poll; both outlive a loop restart. */
   #gridStart: number | null = null;
   #lastPollStartedAt: number | null = null;
+  #lastStoredAt: number | null = null;
   storedPolls = 0;
   readonly #read: (options: ClientOptions) => Promise<Reading>;
   readonly #random: () => number;
@@ -236,6 +249,7 @@ export class Poller {
         intervalMs,
         failedPolls: this.#failedPolls,
         capMs: backoffCapMs,
+        lastStoredAt: this.#lastStoredAt,
       });
     // After a restart the next poll still waits for its slot and any backoff: a failure
     // that repeats on every poll (a read-only database) must not poll once per restart.
@@ -302,6 +316,7 @@ export class Poller {
       // "current write" a clean shutdown finishes.
       const storedAt = this.#clock.now();
       const outcome = this.#sink.storePoll({ ts: storedAt, ...reading });
+      this.#lastStoredAt = storedAt;
       if (this.#failedPolls > 0) {
         logger.info("heat pump reachable again", {
           failed_polls: this.#failedPolls,

@@ -70,6 +70,21 @@ Deno.test("nextPollDelayMs: on the grid when healthy, spaced from the last start
   );
 });
 
+Deno.test("nextPollDelayMs: a poll stored just before the next slot keeps a second to the next", () => {
+  const base = { start: 1_500, intervalMs: 2_000, failedPolls: 0, capMs: 300_000 };
+  // The slot poll at 29.5 s was retried and stored at 31.442 s; the slot at 31.5 s would
+  // store within the same whole second, so the next poll waits until 32.442 s.
+  assertEquals(
+    nextPollDelayMs({ ...base, now: 31_442, pollStartedAt: 29_500, lastStoredAt: 31_442 }),
+    1_000,
+  );
+  // Far enough from the last stored poll: on the grid as before.
+  assertEquals(
+    nextPollDelayMs({ ...base, now: 30_100, pollStartedAt: 29_500, lastStoredAt: 30_000 }),
+    1_400,
+  );
+});
+
 /** A clock whose waits take no real time: each wait advances it instantly. */
 class VirtualClock implements Clock {
   constructor(public time: number, private readonly stopAt: number, private stop: () => void) {}
