@@ -85,6 +85,12 @@ Deno.test("dump prints every decoded field as text and as JSON", async () => {
     assert(
       !("AC_Power_Input" in decoded.calculations) || decoded.calculations.AC_Power_Input === null,
     );
+    // HOST and PORT from the environment (.env) serve as well as the flags.
+    const fromEnv = await runCli(["dump", "--json"], {
+      env: { HOST: "127.0.0.1", PORT: String(simulator.port) },
+    });
+    assertEquals(fromEnv.code, 0, fromEnv.stderr);
+    assertEquals(JSON.parse(fromEnv.stdout), decoded);
   } finally {
     await simulator.process.stop();
   }

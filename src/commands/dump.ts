@@ -17,9 +17,10 @@ export async function dumpCommand(args: string[]): Promise<number> {
     ...SETTING_FLAGS,
     json: { type: "boolean" },
   });
-  if (typeof values.host !== "string") throw new UsageError("dump: --host H is required");
   const config = commandConfig(values);
-  const host = values.host;
+  // --host, or HOST from the environment / .env / --config, as `run` would poll.
+  const host = config.host;
+  if (host === null) throw new UsageError("dump: --host H is required (or HOST in .env)");
   const port = parsePort("--port", values.port, config.port);
   const tables = await inContext(`cannot read from ${host}:${port}`, () =>
     readAllTables({
