@@ -167,6 +167,7 @@ export class Storage {
       recentPage: sql("SELECT * FROM recent_polls WHERE ts > ? AND ts <= ? ORDER BY ts LIMIT ?"),
       deleteRecentRange: sql("DELETE FROM recent_polls WHERE ts >= ? AND ts <= ?"),
       recentCount: sql("SELECT count(*) AS n FROM recent_polls"),
+      recentHas: sql("SELECT 1 FROM recent_polls WHERE ts = ?"),
       insertSnapshot: sql("INSERT INTO table_snapshots (kind, length, data) VALUES (?, ?, ?)"),
       snapshot: sql("SELECT kind, length, data FROM table_snapshots WHERE id = ?"),
       latestSnapshot: sql(
@@ -507,7 +508,9 @@ export class Storage {
   #insertRecent(polls: readonly Poll[]): number {
     let count = 0;
     for (const poll of polls) {
-      if (this.#inChunks(poll.ts)) continue;
+      // An instant already stored is refused before its tables are looked at: its
+      // parameters must not become the ones in force for the polls after it.
+      if (this.#inChunks(poll.ts) || this.#statements.recentHas.get(poll.ts)) continue;
       const parametersId = this.#snapshotId("parameters", poll.parameters);
       const visibilitiesId = this.#snapshotId("visibilities", poll.visibilities);
       let base: number | null = null;

@@ -384,3 +384,42 @@ Deno.test("isDiskFullError recognises SQLite's and the file system's wording onl
   assert(!isDiskFullError(new Error("database is locked")));
   assert(!isDiskFullError("database or disk is full"));
 });
+
+Deno.test("a refused duplicate instant leaves the tables in force as they were", async () => {
+  const table = (n: number) => Int32Array.of(n, n);
+  const polls = (count: number): Poll[] => [
+    {
+      ts: 1000,
+      calculations: Int32Array.of(1),
+      parameters: table(1),
+      visibilities: Int8Array.of(1),
+    },
+    // Same instant, other tables: refused, and its tables must not count as last known.
+    {
+      ts: 1000,
+      calculations: Int32Array.of(2),
+      parameters: table(2),
+      visibilities: Int8Array.of(2),
+    },
+    ...Array.from({ length: count }, (_, i) => ({
+      ts: 2000 + i,
+      calculations: Int32Array.of(3),
+      parameters: null,
+      visibilities: null,
+    })),
+  ];
+  // A small batch goes through recent rows, a big one straight into chunks: same result.
+  for (const count of [3, 300]) {
+    const storage = Storage.open(await tempDb());
+    try {
+      assertEquals(storage.insertPolls(polls(count)), count + 1);
+      assertEquals(storage.insertPoll({ ...polls(0)[1], ts: 2000 }), false);
+      assertSamePolls(
+        storage.polls(-Infinity, Infinity),
+        expectedPolls(polls(count).slice(0, 1).concat(polls(count).slice(2))),
+      );
+    } finally {
+      storage.close();
+    }
+  }
+});
