@@ -271,40 +271,65 @@ export class Storage {
    * Polls with `from <= ts < to` in time order, streamed: one chunk and one page of recent
    * rows in memory at a time, whatever the range. Each step queries afresh after the last
    * instant it yielded, so writes (and folds) in between neither skip nor repeat a poll.
+   * A step reads in one read transaction and resolves the tables it refers to before it
+   * yields: another process (the service) folding or pruning meanwhile can neither move
+   * rows between the step's queries nor delete a table the step still has to decode.
    */
   *polls(from: number, to: number): Generator<StoredPoll> {
     let cursor = from - 1;
     while (cursor < to - 1) {
-      const chunk = this.#chunks.nextEndingAfter(cursor, to);
-      let limit = chunk ? Math.min(chunk.last_ts, to - 1) : to - 1;
-      const recent = this.#statements.recentPage.all(cursor, limit, READ_PAGE_ROWS) as unknown[];
-      if (recent.length === READ_PAGE_ROWS) limit = (recent[recent.length - 1] as RecentRow).ts;
-      // Decoded afresh as columns, not from the shared cache: few allocations, and the
-      // calculations handed out are views of this decode's own buffer, so a caller that
-      // writes into one cannot corrupt the store.
-      const columns = chunk ? decodeChunkColumns(chunk.data) : null;
+      const step = this.#read(() => {
+        const chunk = this.#chunks.nextEndingAfter(cursor, to);
+        let limit = chunk ? Math.min(chunk.last_ts, to - 1) : to - 1;
+        const rows = this.#statements.recentPage.all(cursor, limit, READ_PAGE_ROWS) as unknown[];
+        if (rows.length === READ_PAGE_ROWS) limit = (rows[rows.length - 1] as RecentRow).ts;
+        // Decoded afresh as columns, not from the shared cache: few allocations, and the
+        // calculations handed out are views of this decode's own buffer, so a caller that
+        // writes into one cannot corrupt the store.
+        const columns = chunk ? decodeChunkColumns(chunk.data) : null;
+        const tables = new Map<number, Int32Array | Int8Array>();
+        for (const id of chunk?.snapshot_ids.split(",") ?? []) {
+          if (id !== "") tables.set(Number(id), this.#snapshotValues(Number(id))!);
+        }
+        const recent = rows.map((row) => this.#stored(this.#fromRecent(row as RecentRow)));
+        return { found: chunk !== undefined || rows.length > 0, limit, columns, tables, recent };
+      });
+      const { limit, columns, tables, recent } = step;
       const ts = columns?.ts ?? new Float64Array();
       let i = 0;
       while (i < ts.length && ts[i] <= cursor) i++;
       let j = 0;
       for (;;) {
         const inChunk = i < ts.length && ts[i] <= limit;
-        const row = recent[j] as RecentRow | undefined;
+        const row = recent[j];
         if (!inChunk && !row) break;
         if (inChunk && (!row || ts[i] < row.ts)) {
-          yield this.#stored(chunkPollAt(columns!, i++));
+          const poll = chunkPollAt(columns!, i++);
+          const table = (id: number | null) => id === null ? null : tables.get(id) ?? null;
+          yield {
+            ts: poll.ts,
+            durationMs: poll.durationMs,
+            calculations: poll.calculations,
+            parameters: table(poll.parametersId) as Int32Array | null,
+            visibilities: table(poll.visibilitiesId) as Int8Array | null,
+          };
         } else {
-          yield this.#stored(this.#fromRecent(row!));
+          yield row;
           j++;
         }
       }
-      if (!chunk && recent.length === 0) return;
+      if (!step.found) return;
       cursor = limit;
     }
   }
 
   /** The longest table of each kind among polls with `from <= ts < to` (0 if none). */
   tableLengths(from: number, to: number): TableLengths {
+    // One read transaction: a fold by another process cannot move rows past the queries.
+    return this.#read(() => this.#tableLengths(from, to));
+  }
+
+  #tableLengths(from: number, to: number): TableLengths {
     const lengths: TableLengths = { calculations: 0, parameters: 0, visibilities: 0 };
     const widen = (poll: ChunkPoll) => {
       lengths.calculations = Math.max(lengths.calculations, poll.calculations?.length ?? 0);
@@ -348,6 +373,10 @@ export class Storage {
 
   /** How many polls are stored (with `from <= ts < to` if given). */
   countPolls(from = -Infinity, to = Infinity): number {
+    return this.#read(() => this.#countPolls(from, to));
+  }
+
+  #countPolls(from: number, to: number): number {
     const lo = Number.isFinite(from) ? from : Number.MIN_SAFE_INTEGER;
     const hi = Number.isFinite(to) ? to : Number.MAX_SAFE_INTEGER;
     const whole = this.#db.prepare(
@@ -419,6 +448,20 @@ export class Storage {
   close(): void {
     if (this.#db.isOpen) this.#db.close();
     this.#lock?.release();
+  }
+
+  /** Runs `work` in a read transaction (or the one already open): one consistent view. */
+  #read<T>(work: () => T): T {
+    if (this.#db.isTransaction) return work();
+    this.#db.exec("BEGIN");
+    try {
+      const result = work();
+      this.#db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      throw error;
+    }
   }
 
   /** Runs `work` in a write transaction with fresh caches; rolls back on any error. */

@@ -423,3 +423,36 @@ Deno.test("a refused duplicate instant leaves the tables in force as they were",
     }
   }
 });
+
+Deno.test("a reader in another process streams on while the service folds and drops old bases", async () => {
+  const path = await tempDb();
+  const writer = Storage.open(path, { foldThreshold: 30 });
+  const reader = Storage.open(path); // `export` or `rollup` while the service runs
+  try {
+    // Three calculation bases (each poll changes more than REBASE_AFTER_CHANGES entries
+    // of the one before), all still used by recent rows.
+    const polls: Poll[] = [];
+    for (let base = 0; base < 3; base++) {
+      for (let k = 0; k < 9; k++) {
+        polls.push({
+          ts: 1_000_000 + polls.length * 1000,
+          calculations: Int32Array.from({ length: 100 }, (_, j) => (j < 60 ? base * 1000 + j : k)),
+          parameters: null,
+          visibilities: null,
+        });
+      }
+    }
+    for (const poll of polls) writer.insertPoll(poll);
+    const stream = reader.polls(-Infinity, Infinity);
+    const read = [stream.next().value!];
+    // The writer folds all rows into a chunk and deletes the bases only they used.
+    const more = polls.slice(-3).map((p) => ({ ...p, ts: p.ts + 100_000 }));
+    for (const poll of more) writer.insertPoll(poll);
+    for (const poll of stream) read.push(poll);
+    assertSamePolls(read, expectedPolls(polls));
+    assertSamePolls(reader.polls(-Infinity, Infinity), expectedPolls([...polls, ...more]));
+  } finally {
+    reader.close();
+    writer.close();
+  }
+});
