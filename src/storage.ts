@@ -174,7 +174,7 @@ export class Storage {
         "SELECT id, kind, length, data FROM table_snapshots WHERE kind = ? ORDER BY id DESC LIMIT 1",
       ),
       deleteUnusedBases: sql(
-        "DELETE FROM table_snapshots WHERE kind = 'calculations' AND id != ? AND id NOT IN (SELECT calculations_base FROM recent_polls WHERE calculations_base IS NOT NULL)",
+        "DELETE FROM table_snapshots WHERE kind = 'calculations' AND id != ? AND id NOT IN (SELECT calculations_base FROM recent_polls WHERE calculations_base IS NOT NULL) RETURNING id",
       ),
       insertGap: sql("INSERT INTO gaps (ts, reason) VALUES (?, ?)"),
       dataVersion: sql("PRAGMA data_version"),
@@ -604,7 +604,12 @@ export class Storage {
       if (rows.length === 0) return;
       this.#mergeIntoChunks(rows.map((row) => this.#fromRecent(row)));
       this.#statements.deleteRecentRange.run(rows[0].ts, rows[rows.length - 1].ts);
-      this.#statements.deleteUnusedBases.run(this.#latest.get("calculations")?.id ?? -1);
+      const dropped = this.#statements.deleteUnusedBases.all(
+        this.#latest.get("calculations")?.id ?? -1,
+      ) as { id: number }[];
+      // A base is written for good, so the cache never has to forget one for being stale,
+      // but a service that rebases often would otherwise keep every base of its life.
+      for (const { id } of dropped) this.#forgetSnapshot(id);
       folded = rows.length;
     });
     this.#recentCount -= folded;
@@ -664,7 +669,7 @@ export class Storage {
       for (const { id } of all) {
         if (!used.has(id)) {
           drop.run(id);
-          this.#snapshots.delete(id);
+          this.#forgetSnapshot(id);
         }
       }
     });
@@ -707,6 +712,16 @@ export class Storage {
       parameters: this.#snapshotValues(poll.parametersId) as Int32Array | null,
       visibilities: this.#snapshotValues(poll.visibilitiesId) as Int8Array | null,
     };
+  }
+
+  #forgetSnapshot(id: number): void {
+    this.#snapshots.delete(id);
+    this.#snapshotLengths.delete(id);
+  }
+
+  /** How many decoded tables this connection keeps (tests: bounded however long it runs). */
+  get cachedTables(): number {
+    return this.#snapshots.size + this.#snapshotLengths.size;
   }
 
   #snapshotValues(id: number | null): Int32Array | Int8Array | null {

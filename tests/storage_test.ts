@@ -456,3 +456,21 @@ Deno.test("a reader in another process streams on while the service folds and dr
     writer.close();
   }
 });
+
+Deno.test("a service that rebases often keeps a bounded cache of decoded tables", async () => {
+  const storage = Storage.open(await tempDb(), { foldThreshold: 20, synchronous: "normal" });
+  try {
+    const parameters = Int32Array.of(1, 2, 3);
+    const visibilities = Int8Array.of(1);
+    for (let i = 0; i < 2_000; i++) {
+      // Every poll changes more entries than a delta may carry: each one starts a base.
+      const calculations = Int32Array.from({ length: 120 }, (_, j) => i * 7 + j);
+      storage.insertPoll({ ts: 1_000_000 + i * 1000, calculations, parameters, visibilities });
+    }
+    // The bases of recent rows (up to the fold threshold) and the two snapshots, not 2,000.
+    assert(storage.cachedTables <= 2 * (20 + 3), `${storage.cachedTables} tables cached`);
+    assertEquals(storage.countPolls(), 2_000);
+  } finally {
+    storage.close();
+  }
+});
