@@ -26,7 +26,6 @@ import {
   type ChunkPoll,
   chunkPollAt,
   countChanged,
-  decodeChunkColumns,
   decodeInt32Snapshot,
   decodeInt8Snapshot,
   decodeSparseDelta,
@@ -38,6 +37,7 @@ import { DatabaseLockedError, WriterLock } from "./storage/lock.ts";
 import { migrate, SchemaError, type SnapshotKind } from "./storage/schema.ts";
 
 export { DatabaseLockedError } from "./storage/lock.ts";
+export { DamagedChunkError } from "./storage/chunk_table.ts";
 export { SCHEMA_VERSION, SchemaError } from "./storage/schema.ts";
 
 /** One poll as read (or ingested). `null` = that table was not read in this poll. */
@@ -286,7 +286,7 @@ export class Storage {
         // Decoded afresh as columns, not from the shared cache: few allocations, and the
         // calculations handed out are views of this decode's own buffer, so a caller that
         // writes into one cannot corrupt the store.
-        const columns = chunk ? decodeChunkColumns(chunk.data) : null;
+        const columns = chunk ? this.#chunks.columns(chunk) : null;
         const tables = new Map<number, Int32Array | Int8Array>();
         for (const id of chunk?.snapshot_ids.split(",") ?? []) {
           if (id !== "") tables.set(Number(id), this.#snapshotValues(Number(id))!);
@@ -424,6 +424,8 @@ export class Storage {
       const oldest = this.#chunks.nextEndingAfter(Number.MIN_SAFE_INTEGER, cutoff);
       if (oldest) {
         this.#chunks.delete(oldest.first_ts);
+        // A chunk wholly past the cutoff goes without being read (even a damaged one).
+        if (oldest.last_ts < cutoff) return oldest.count;
         const kept = this.#chunks.decode(oldest).filter((p) => p.ts >= cutoff);
         if (kept.length > 0) this.#chunks.insert(kept, (id) => this.#lengthOf(id));
         return oldest.count - kept.length;
@@ -630,8 +632,11 @@ export class Storage {
       const after = this.#chunks.after(first);
       let end = start + 1;
       while (end < polls.length && (!after || polls[end].ts < after.first_ts)) end++;
+      // Polls after a damaged chunk start a new one rather than fail with it (polls
+      // inside its span cannot be merged: that fails, naming the damaged chunk).
       const joinBefore = before !== undefined &&
-        (first <= before.last_ts || before.count < CHUNK_MAX_POLLS);
+        (first <= before.last_ts ||
+          (before.count < CHUNK_MAX_POLLS && this.#chunks.readable(before)));
       const merged = mergeByTs(
         joinBefore ? this.#chunks.decode(before!) : [],
         polls.slice(start, end),

@@ -12,6 +12,7 @@ import {
 } from "./storage_helpers.ts";
 import { DatabaseSync } from "node:sqlite";
 import {
+  DamagedChunkError,
   DatabaseLockedError,
   isDiskFullError,
   type Poll,
@@ -470,6 +471,31 @@ Deno.test("a service that rebases often keeps a bounded cache of decoded tables"
     // The bases of recent rows (up to the fold threshold) and the two snapshots, not 2,000.
     assert(storage.cachedTables <= 2 * (20 + 3), `${storage.cachedTables} tables cached`);
     assertEquals(storage.countPolls(), 2_000);
+  } finally {
+    storage.close();
+  }
+});
+
+Deno.test("a damaged chunk: polling and folding go on, reads name it, retention removes it", async () => {
+  const path = await tempDb();
+  const polls = randomPolls(13, 600).sort((a, b) => a.ts - b.ts);
+  const storage = Storage.open(path, { foldThreshold: 50 });
+  try {
+    storage.insertPolls(polls.slice(0, 500)); // one chunk of 500, not full
+    const db = new DatabaseSync(path);
+    // Bit rot inside the blob: SQLite's integrity_check still says "ok".
+    db.exec("UPDATE poll_chunks SET data = substr(data, 1, 20) || randomblob(length(data) - 20)");
+    db.close();
+    // Later polls are stored and folded into a new chunk instead of failing with the old one.
+    for (const poll of polls.slice(500)) assert(storage.insertPoll(poll));
+    const later = polls[500].ts;
+    assertSamePolls(storage.polls(later, Infinity), expectedPolls(polls).slice(500));
+    const error = assertThrows(() => [...storage.polls(-Infinity, Infinity)], DamagedChunkError);
+    assert(error.message.includes(`500 polls stored for ${new Date(polls[0].ts).toISOString()}`));
+    assert(error.message.includes("cannot be read"), error.message);
+    // Once all its polls are past retention, the damaged chunk goes without being read.
+    assertEquals(await pruneOlderThan(storage, later), 500);
+    assertSamePolls(storage.polls(-Infinity, Infinity), expectedPolls(polls).slice(500));
   } finally {
     storage.close();
   }
