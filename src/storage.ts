@@ -26,7 +26,6 @@ import {
   type ChunkPoll,
   chunkPollAt,
   countChanged,
-  decodeChunkColumns,
   decodeInt32Snapshot,
   decodeInt8Snapshot,
   decodeSparseDelta,
@@ -38,6 +37,7 @@ import { DatabaseLockedError, WriterLock } from "./storage/lock.ts";
 import { migrate, SchemaError, type SnapshotKind } from "./storage/schema.ts";
 
 export { DatabaseLockedError } from "./storage/lock.ts";
+export { DamagedChunkError } from "./storage/chunk_table.ts";
 export { SCHEMA_VERSION, SchemaError } from "./storage/schema.ts";
 
 /** One poll as read (or ingested). `null` = that table was not read in this poll. */
@@ -167,13 +167,14 @@ export class Storage {
       recentPage: sql("SELECT * FROM recent_polls WHERE ts > ? AND ts <= ? ORDER BY ts LIMIT ?"),
       deleteRecentRange: sql("DELETE FROM recent_polls WHERE ts >= ? AND ts <= ?"),
       recentCount: sql("SELECT count(*) AS n FROM recent_polls"),
+      recentHas: sql("SELECT 1 FROM recent_polls WHERE ts = ?"),
       insertSnapshot: sql("INSERT INTO table_snapshots (kind, length, data) VALUES (?, ?, ?)"),
       snapshot: sql("SELECT kind, length, data FROM table_snapshots WHERE id = ?"),
       latestSnapshot: sql(
         "SELECT id, kind, length, data FROM table_snapshots WHERE kind = ? ORDER BY id DESC LIMIT 1",
       ),
       deleteUnusedBases: sql(
-        "DELETE FROM table_snapshots WHERE kind = 'calculations' AND id != ? AND id NOT IN (SELECT calculations_base FROM recent_polls WHERE calculations_base IS NOT NULL)",
+        "DELETE FROM table_snapshots WHERE kind = 'calculations' AND id != ? AND id NOT IN (SELECT calculations_base FROM recent_polls WHERE calculations_base IS NOT NULL) RETURNING id",
       ),
       insertGap: sql("INSERT INTO gaps (ts, reason) VALUES (?, ?)"),
       dataVersion: sql("PRAGMA data_version"),
@@ -270,40 +271,65 @@ export class Storage {
    * Polls with `from <= ts < to` in time order, streamed: one chunk and one page of recent
    * rows in memory at a time, whatever the range. Each step queries afresh after the last
    * instant it yielded, so writes (and folds) in between neither skip nor repeat a poll.
+   * A step reads in one read transaction and resolves the tables it refers to before it
+   * yields: another process (the service) folding or pruning meanwhile can neither move
+   * rows between the step's queries nor delete a table the step still has to decode.
    */
   *polls(from: number, to: number): Generator<StoredPoll> {
     let cursor = from - 1;
     while (cursor < to - 1) {
-      const chunk = this.#chunks.nextEndingAfter(cursor, to);
-      let limit = chunk ? Math.min(chunk.last_ts, to - 1) : to - 1;
-      const recent = this.#statements.recentPage.all(cursor, limit, READ_PAGE_ROWS) as unknown[];
-      if (recent.length === READ_PAGE_ROWS) limit = (recent[recent.length - 1] as RecentRow).ts;
-      // Decoded afresh as columns, not from the shared cache: few allocations, and the
-      // calculations handed out are views of this decode's own buffer, so a caller that
-      // writes into one cannot corrupt the store.
-      const columns = chunk ? decodeChunkColumns(chunk.data) : null;
+      const step = this.#read(() => {
+        const chunk = this.#chunks.nextEndingAfter(cursor, to);
+        let limit = chunk ? Math.min(chunk.last_ts, to - 1) : to - 1;
+        const rows = this.#statements.recentPage.all(cursor, limit, READ_PAGE_ROWS) as unknown[];
+        if (rows.length === READ_PAGE_ROWS) limit = (rows[rows.length - 1] as RecentRow).ts;
+        // Decoded afresh as columns, not from the shared cache: few allocations, and the
+        // calculations handed out are views of this decode's own buffer, so a caller that
+        // writes into one cannot corrupt the store.
+        const columns = chunk ? this.#chunks.columns(chunk) : null;
+        const tables = new Map<number, Int32Array | Int8Array>();
+        for (const id of chunk?.snapshot_ids.split(",") ?? []) {
+          if (id !== "") tables.set(Number(id), this.#snapshotValues(Number(id))!);
+        }
+        const recent = rows.map((row) => this.#stored(this.#fromRecent(row as RecentRow)));
+        return { found: chunk !== undefined || rows.length > 0, limit, columns, tables, recent };
+      });
+      const { limit, columns, tables, recent } = step;
       const ts = columns?.ts ?? new Float64Array();
       let i = 0;
       while (i < ts.length && ts[i] <= cursor) i++;
       let j = 0;
       for (;;) {
         const inChunk = i < ts.length && ts[i] <= limit;
-        const row = recent[j] as RecentRow | undefined;
+        const row = recent[j];
         if (!inChunk && !row) break;
         if (inChunk && (!row || ts[i] < row.ts)) {
-          yield this.#stored(chunkPollAt(columns!, i++));
+          const poll = chunkPollAt(columns!, i++);
+          const table = (id: number | null) => id === null ? null : tables.get(id) ?? null;
+          yield {
+            ts: poll.ts,
+            durationMs: poll.durationMs,
+            calculations: poll.calculations,
+            parameters: table(poll.parametersId) as Int32Array | null,
+            visibilities: table(poll.visibilitiesId) as Int8Array | null,
+          };
         } else {
-          yield this.#stored(this.#fromRecent(row!));
+          yield row;
           j++;
         }
       }
-      if (!chunk && recent.length === 0) return;
+      if (!step.found) return;
       cursor = limit;
     }
   }
 
   /** The longest table of each kind among polls with `from <= ts < to` (0 if none). */
   tableLengths(from: number, to: number): TableLengths {
+    // One read transaction: a fold by another process cannot move rows past the queries.
+    return this.#read(() => this.#tableLengths(from, to));
+  }
+
+  #tableLengths(from: number, to: number): TableLengths {
     const lengths: TableLengths = { calculations: 0, parameters: 0, visibilities: 0 };
     const widen = (poll: ChunkPoll) => {
       lengths.calculations = Math.max(lengths.calculations, poll.calculations?.length ?? 0);
@@ -347,6 +373,10 @@ export class Storage {
 
   /** How many polls are stored (with `from <= ts < to` if given). */
   countPolls(from = -Infinity, to = Infinity): number {
+    return this.#read(() => this.#countPolls(from, to));
+  }
+
+  #countPolls(from: number, to: number): number {
     const lo = Number.isFinite(from) ? from : Number.MIN_SAFE_INTEGER;
     const hi = Number.isFinite(to) ? to : Number.MAX_SAFE_INTEGER;
     const whole = this.#db.prepare(
@@ -394,6 +424,8 @@ export class Storage {
       const oldest = this.#chunks.nextEndingAfter(Number.MIN_SAFE_INTEGER, cutoff);
       if (oldest) {
         this.#chunks.delete(oldest.first_ts);
+        // A chunk wholly past the cutoff goes without being read (even a damaged one).
+        if (oldest.last_ts < cutoff) return oldest.count;
         const kept = this.#chunks.decode(oldest).filter((p) => p.ts >= cutoff);
         if (kept.length > 0) this.#chunks.insert(kept, (id) => this.#lengthOf(id));
         return oldest.count - kept.length;
@@ -418,6 +450,20 @@ export class Storage {
   close(): void {
     if (this.#db.isOpen) this.#db.close();
     this.#lock?.release();
+  }
+
+  /** Runs `work` in a read transaction (or the one already open): one consistent view. */
+  #read<T>(work: () => T): T {
+    if (this.#db.isTransaction) return work();
+    this.#db.exec("BEGIN");
+    try {
+      const result = work();
+      this.#db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      throw error;
+    }
   }
 
   /** Runs `work` in a write transaction with fresh caches; rolls back on any error. */
@@ -507,7 +553,9 @@ export class Storage {
   #insertRecent(polls: readonly Poll[]): number {
     let count = 0;
     for (const poll of polls) {
-      if (this.#inChunks(poll.ts)) continue;
+      // An instant already stored is refused before its tables are looked at: its
+      // parameters must not become the ones in force for the polls after it.
+      if (this.#inChunks(poll.ts) || this.#statements.recentHas.get(poll.ts)) continue;
       const parametersId = this.#snapshotId("parameters", poll.parameters);
       const visibilitiesId = this.#snapshotId("visibilities", poll.visibilities);
       let base: number | null = null;
@@ -558,7 +606,12 @@ export class Storage {
       if (rows.length === 0) return;
       this.#mergeIntoChunks(rows.map((row) => this.#fromRecent(row)));
       this.#statements.deleteRecentRange.run(rows[0].ts, rows[rows.length - 1].ts);
-      this.#statements.deleteUnusedBases.run(this.#latest.get("calculations")?.id ?? -1);
+      const dropped = this.#statements.deleteUnusedBases.all(
+        this.#latest.get("calculations")?.id ?? -1,
+      ) as { id: number }[];
+      // A base is written for good, so the cache never has to forget one for being stale,
+      // but a service that rebases often would otherwise keep every base of its life.
+      for (const { id } of dropped) this.#forgetSnapshot(id);
       folded = rows.length;
     });
     this.#recentCount -= folded;
@@ -579,8 +632,11 @@ export class Storage {
       const after = this.#chunks.after(first);
       let end = start + 1;
       while (end < polls.length && (!after || polls[end].ts < after.first_ts)) end++;
+      // Polls after a damaged chunk start a new one rather than fail with it (polls
+      // inside its span cannot be merged: that fails, naming the damaged chunk).
       const joinBefore = before !== undefined &&
-        (first <= before.last_ts || before.count < CHUNK_MAX_POLLS);
+        (first <= before.last_ts ||
+          (before.count < CHUNK_MAX_POLLS && this.#chunks.readable(before)));
       const merged = mergeByTs(
         joinBefore ? this.#chunks.decode(before!) : [],
         polls.slice(start, end),
@@ -618,7 +674,7 @@ export class Storage {
       for (const { id } of all) {
         if (!used.has(id)) {
           drop.run(id);
-          this.#snapshots.delete(id);
+          this.#forgetSnapshot(id);
         }
       }
     });
@@ -661,6 +717,16 @@ export class Storage {
       parameters: this.#snapshotValues(poll.parametersId) as Int32Array | null,
       visibilities: this.#snapshotValues(poll.visibilitiesId) as Int8Array | null,
     };
+  }
+
+  #forgetSnapshot(id: number): void {
+    this.#snapshots.delete(id);
+    this.#snapshotLengths.delete(id);
+  }
+
+  /** How many decoded tables this connection keeps (tests: bounded however long it runs). */
+  get cachedTables(): number {
+    return this.#snapshots.size + this.#snapshotLengths.size;
   }
 
   #snapshotValues(id: number | null): Int32Array | Int8Array | null {

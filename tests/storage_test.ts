@@ -12,6 +12,7 @@ import {
 } from "./storage_helpers.ts";
 import { DatabaseSync } from "node:sqlite";
 import {
+  DamagedChunkError,
   DatabaseLockedError,
   isDiskFullError,
   type Poll,
@@ -383,4 +384,119 @@ Deno.test("isDiskFullError recognises SQLite's and the file system's wording onl
   assert(isDiskFullError(new Error("No space left on device (os error 28)")));
   assert(!isDiskFullError(new Error("database is locked")));
   assert(!isDiskFullError("database or disk is full"));
+});
+
+Deno.test("a refused duplicate instant leaves the tables in force as they were", async () => {
+  const table = (n: number) => Int32Array.of(n, n);
+  const polls = (count: number): Poll[] => [
+    {
+      ts: 1000,
+      calculations: Int32Array.of(1),
+      parameters: table(1),
+      visibilities: Int8Array.of(1),
+    },
+    // Same instant, other tables: refused, and its tables must not count as last known.
+    {
+      ts: 1000,
+      calculations: Int32Array.of(2),
+      parameters: table(2),
+      visibilities: Int8Array.of(2),
+    },
+    ...Array.from({ length: count }, (_, i) => ({
+      ts: 2000 + i,
+      calculations: Int32Array.of(3),
+      parameters: null,
+      visibilities: null,
+    })),
+  ];
+  // A small batch goes through recent rows, a big one straight into chunks: same result.
+  for (const count of [3, 300]) {
+    const storage = Storage.open(await tempDb());
+    try {
+      assertEquals(storage.insertPolls(polls(count)), count + 1);
+      assertEquals(storage.insertPoll({ ...polls(0)[1], ts: 2000 }), false);
+      assertSamePolls(
+        storage.polls(-Infinity, Infinity),
+        expectedPolls(polls(count).slice(0, 1).concat(polls(count).slice(2))),
+      );
+    } finally {
+      storage.close();
+    }
+  }
+});
+
+Deno.test("a reader in another process streams on while the service folds and drops old bases", async () => {
+  const path = await tempDb();
+  const writer = Storage.open(path, { foldThreshold: 30 });
+  const reader = Storage.open(path); // `export` or `rollup` while the service runs
+  try {
+    // Three calculation bases (each poll changes more than REBASE_AFTER_CHANGES entries
+    // of the one before), all still used by recent rows.
+    const polls: Poll[] = [];
+    for (let base = 0; base < 3; base++) {
+      for (let k = 0; k < 9; k++) {
+        polls.push({
+          ts: 1_000_000 + polls.length * 1000,
+          calculations: Int32Array.from({ length: 100 }, (_, j) => (j < 60 ? base * 1000 + j : k)),
+          parameters: null,
+          visibilities: null,
+        });
+      }
+    }
+    for (const poll of polls) writer.insertPoll(poll);
+    const stream = reader.polls(-Infinity, Infinity);
+    const read = [stream.next().value!];
+    // The writer folds all rows into a chunk and deletes the bases only they used.
+    const more = polls.slice(-3).map((p) => ({ ...p, ts: p.ts + 100_000 }));
+    for (const poll of more) writer.insertPoll(poll);
+    for (const poll of stream) read.push(poll);
+    assertSamePolls(read, expectedPolls(polls));
+    assertSamePolls(reader.polls(-Infinity, Infinity), expectedPolls([...polls, ...more]));
+  } finally {
+    reader.close();
+    writer.close();
+  }
+});
+
+Deno.test("a service that rebases often keeps a bounded cache of decoded tables", async () => {
+  const storage = Storage.open(await tempDb(), { foldThreshold: 20, synchronous: "normal" });
+  try {
+    const parameters = Int32Array.of(1, 2, 3);
+    const visibilities = Int8Array.of(1);
+    for (let i = 0; i < 2_000; i++) {
+      // Every poll changes more entries than a delta may carry: each one starts a base.
+      const calculations = Int32Array.from({ length: 120 }, (_, j) => i * 7 + j);
+      storage.insertPoll({ ts: 1_000_000 + i * 1000, calculations, parameters, visibilities });
+    }
+    // The bases of recent rows (up to the fold threshold) and the two snapshots, not 2,000.
+    assert(storage.cachedTables <= 2 * (20 + 3), `${storage.cachedTables} tables cached`);
+    assertEquals(storage.countPolls(), 2_000);
+  } finally {
+    storage.close();
+  }
+});
+
+Deno.test("a damaged chunk: polling and folding go on, reads name it, retention removes it", async () => {
+  const path = await tempDb();
+  const polls = randomPolls(13, 600).sort((a, b) => a.ts - b.ts);
+  const storage = Storage.open(path, { foldThreshold: 50 });
+  try {
+    storage.insertPolls(polls.slice(0, 500)); // one chunk of 500, not full
+    const db = new DatabaseSync(path);
+    // Bit rot inside the blob: SQLite's integrity_check still says "ok".
+    db.exec("UPDATE poll_chunks SET data = substr(data, 1, 20) || randomblob(length(data) - 20)");
+    db.close();
+    // Later polls are stored and folded into a new chunk instead of failing with the old one.
+    for (const poll of polls.slice(500)) assert(storage.insertPoll(poll));
+    const later = polls[500].ts;
+    assertSamePolls(storage.polls(later, Infinity), expectedPolls(polls).slice(500));
+    const error = assertThrows(() => [...storage.polls(-Infinity, Infinity)], DamagedChunkError);
+    assert(error.message.includes(`500 polls stored for ${new Date(polls[0].ts).toISOString()}`));
+    assert(error.message.includes("cannot be read"), error.message);
+    // Once all its polls are past retention, the damaged chunk goes without being read.
+    assertEquals(await pruneOlderThan(storage, later), 500);
+    assertSamePolls(storage.polls(-Infinity, Infinity), expectedPolls(polls).slice(500));
+  } finally {
+    storage.close();
+  }
 });

@@ -4,7 +4,42 @@
  * chunk and a poll's chunk is one index lookup.
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { type ChunkPoll, decodeChunk, decodeChunkTimestamps, encodeChunk } from "./codec.ts";
+import {
+  type ChunkColumns,
+  type ChunkPoll,
+  CodecError,
+  decodeChunk,
+  decodeChunkColumns,
+  decodeChunkTimestamps,
+  encodeChunk,
+} from "./codec.ts";
+
+/**
+ * A chunk whose bytes no longer decode (bit rot inside a blob passes SQLite's
+ * integrity_check). The message names the polls it held and how to get them back.
+ */
+export class DamagedChunkError extends Error {
+  constructor(row: ChunkRow, cause: CodecError) {
+    const span = `${new Date(row.first_ts).toISOString()} .. ${
+      new Date(row.last_ts).toISOString()
+    }`;
+    super(
+      `the database is damaged: the ${row.count} polls stored for ${span} cannot be read ` +
+        `(${cause.message}); sqlite3's ".recover" may save the rest of the file`,
+    );
+    this.name = "DamagedChunkError";
+  }
+}
+
+/** Runs a decoder of `row`'s bytes; a CodecError becomes a DamagedChunkError naming it. */
+function decoding<T>(row: ChunkRow, decode: (data: Uint8Array) => T): T {
+  try {
+    return decode(row.data);
+  } catch (error) {
+    if (error instanceof CodecError) throw new DamagedChunkError(row, error);
+    throw error;
+  }
+}
 
 export interface ChunkRow {
   first_ts: number;
@@ -115,8 +150,24 @@ export class ChunkTable {
   /** The polls of a chunk (shared with the cache: callers must not modify them). */
   decode(row: ChunkRow): ChunkPoll[] {
     const key = chunkKey(row);
-    if (this.#cache?.key !== key) this.#cache = { key, polls: decodeChunk(row.data) };
+    if (this.#cache?.key !== key) this.#cache = { key, polls: decoding(row, decodeChunk) };
     return this.#cache.polls;
+  }
+
+  /** The polls of a chunk as columns, decoded afresh (for streaming reads). */
+  columns(row: ChunkRow): ChunkColumns {
+    return decoding(row, decodeChunkColumns);
+  }
+
+  /** Whether a chunk's bytes decode (the result stays cached for `decode`). */
+  readable(row: ChunkRow): boolean {
+    try {
+      this.decode(row);
+      return true;
+    } catch (error) {
+      if (error instanceof DamagedChunkError) return false;
+      throw error;
+    }
   }
 
   /** Whether the chunk holds a poll at exactly `ts`. */
@@ -126,7 +177,7 @@ export class ChunkTable {
     if (timestamps) {
       this.#timestamps.delete(key); // re-inserted below: most recently used last
     } else {
-      timestamps = new Set(decodeChunkTimestamps(row.data));
+      timestamps = new Set(decoding(row, decodeChunkTimestamps));
       if (this.#timestamps.size >= TIMESTAMP_CACHE_CHUNKS) {
         this.#timestamps.delete(this.#timestamps.keys().next().value!);
       }
