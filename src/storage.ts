@@ -34,7 +34,12 @@ import {
   sameValues,
 } from "./storage/codec.ts";
 import { DatabaseLockedError, WriterLock } from "./storage/lock.ts";
-import { migrate, SchemaError, type SnapshotKind } from "./storage/schema.ts";
+import {
+  migrate,
+  refuseForeignDatabase,
+  SchemaError,
+  type SnapshotKind,
+} from "./storage/schema.ts";
 
 export { DatabaseLockedError } from "./storage/lock.ts";
 export { DamagedChunkError } from "./storage/chunk_table.ts";
@@ -191,6 +196,7 @@ export class Storage {
       if (options.lock && !inMemory) lock = WriterLock.acquire(path);
       db = new DatabaseSync(path);
       db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      refuseForeignDatabase(db, path);
       db.exec("PRAGMA journal_mode = WAL");
       // See SynchronousMode and README "Durability" for what each choice can cost.
       db.exec(`PRAGMA synchronous = ${(options.synchronous ?? "full").toUpperCase()}`);

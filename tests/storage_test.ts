@@ -11,6 +11,7 @@ import {
   tempDb,
 } from "./storage_helpers.ts";
 import { DatabaseSync } from "node:sqlite";
+import { basename, dirname } from "node:path";
 import {
   DamagedChunkError,
   DatabaseLockedError,
@@ -266,6 +267,19 @@ Deno.test("a database of a newer schema is refused with a clear message", async 
   db.close();
   const error = assertThrows(() => Storage.open(path), SchemaError);
   assert(error.message.includes("newer than this lux-logger understands"), error.message);
+});
+
+Deno.test("another program's SQLite database is refused and left exactly as it was", async () => {
+  const path = await tempDb();
+  const db = new DatabaseSync(path);
+  db.exec("CREATE TABLE contacts (name TEXT); INSERT INTO contacts VALUES ('Ada')");
+  db.close();
+  const before = Deno.readFileSync(path);
+  const error = assertThrows(() => Storage.open(path), SchemaError);
+  assert(error.message.includes("is not a lux-logger database"), error.message);
+  assert(error.message.includes("contacts"), error.message);
+  assertEquals(Deno.readFileSync(path), before, "not a byte changed (not even the journal mode)");
+  assertEquals([...Deno.readDirSync(dirname(path))].map((e) => e.name).sort(), [basename(path)]);
 });
 
 Deno.test("a file that is not a database gives a StorageError naming it", async () => {

@@ -66,6 +66,34 @@ function hasTable(db: DatabaseSync, name: string): boolean {
     undefined;
 }
 
+/** Every table a lux-logger database of any version holds (sqlite_* are SQLite's own). */
+const OWN_TABLES = new Set([
+  "meta",
+  "gaps",
+  "polls",
+  "snapshots",
+  "table_snapshots",
+  "recent_polls",
+  "poll_chunks",
+]);
+
+/**
+ * Refuses a database that another program made: one with tables that are not ours.
+ * Called before anything is written (even the journal mode), so such a file is left as
+ * it was; an empty file or a new one is fine.
+ */
+export function refuseForeignDatabase(db: DatabaseSync, path: string): void {
+  const names = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all()
+    .map((row) => String((row as { name: string }).name))
+    .filter((name) => !name.startsWith("sqlite_") && !OWN_TABLES.has(name));
+  if (names.length > 0) {
+    throw new SchemaError(
+      `${path} is not a lux-logger database (it holds the tables ${names.join(", ")}); ` +
+        `it was left as it is: point CACHE_PATH or --db at a lux-logger database or a new file`,
+    );
+  }
+}
+
 /**
  * Brings the database to SCHEMA_VERSION. Returns true when it converted data of an older
  * format, so the caller can give the space it left behind back to the disk (VACUUM).
