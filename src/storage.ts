@@ -83,11 +83,23 @@ export type TableLengths = Record<"calculations" | "parameters" | "visibilities"
  * writes to an SD card.
  */
 export type SynchronousMode = "full" | "normal";
+
+/**
+ * With `normal`, commits reach the disk at checkpoints only, and SQLite's own (every
+ * ~1,000 pages) came hours apart at our few bytes per poll. A passive checkpoint this
+ * often bounds what a power cut can cost to about this long.
+ */
+export const NORMAL_CHECKPOINT_MS = 5 * 60_000;
+
+/** A WAL file left larger than this after a checkpoint is cut back (bytes). */
+const WAL_SIZE_LIMIT_BYTES = 4 * 1024 * 1024;
 export const SYNCHRONOUS_MODES: readonly SynchronousMode[] = ["full", "normal"];
 
 export interface StorageOptions {
   /** Default "full". */
   synchronous?: SynchronousMode;
+  /** With `normal`: checkpoint at most this often (default NORMAL_CHECKPOINT_MS). */
+  checkpointEveryMs?: number;
   /** Take the writer lock (the service does): a second service on the same file fails. */
   lock?: boolean;
   /** Fold recent rows into chunks once this many wait (default FOLD_THRESHOLD_POLLS). */
@@ -157,11 +169,16 @@ export class Storage {
   /** PRAGMA data_version when our caches were loaded: it moves when another connection writes. */
   #dataVersion = -1;
   #stale = true;
+  readonly #checkpointEveryMs: number | null;
+  #lastCheckpointAt = performance.now();
 
   private constructor(db: DatabaseSync, lock: WriterLock | null, options: StorageOptions) {
     this.#db = db;
     this.#lock = lock;
     this.#foldThreshold = Math.max(1, options.foldThreshold ?? FOLD_THRESHOLD_POLLS);
+    this.#checkpointEveryMs = options.synchronous === "normal"
+      ? options.checkpointEveryMs ?? NORMAL_CHECKPOINT_MS
+      : null;
     this.#chunks = new ChunkTable(db);
     const sql = (text: string) => db.prepare(text);
     this.#statements = {
@@ -200,6 +217,7 @@ export class Storage {
       db.exec("PRAGMA journal_mode = WAL");
       // See SynchronousMode and README "Durability" for what each choice can cost.
       db.exec(`PRAGMA synchronous = ${(options.synchronous ?? "full").toUpperCase()}`);
+      db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
       if (options.maxPageCount !== undefined) {
         db.exec(`PRAGMA max_page_count = ${Math.floor(options.maxPageCount)}`);
       }
@@ -251,7 +269,17 @@ export class Storage {
       this.#recentCount += inserted;
       if (this.#recentCount >= this.#foldThreshold) this.#foldWaiting();
     }
+    this.#checkpointIfDue();
     return inserted;
+  }
+
+  /** `normal` only: makes the commits so far durable (see NORMAL_CHECKPOINT_MS). */
+  #checkpointIfDue(): void {
+    if (this.#checkpointEveryMs === null) return;
+    const now = performance.now();
+    if (now - this.#lastCheckpointAt < this.#checkpointEveryMs) return;
+    this.#lastCheckpointAt = now;
+    this.#db.exec("PRAGMA wal_checkpoint(PASSIVE)");
   }
 
   insertGap(ts: number, reason: string): void {

@@ -116,6 +116,29 @@ Deno.test("a day of the dynamic model packs below 100 bytes per poll", async () 
   }
 });
 
+Deno.test("DB_SYNCHRONOUS=normal checkpoints on its own schedule, so a power cut costs minutes", async () => {
+  const mainFileSize = async (checkpointEveryMs: number) => {
+    const path = await tempDb();
+    const storage = Storage.open(path, { synchronous: "normal", checkpointEveryMs });
+    try {
+      const start = Date.UTC(2026, 2, 28);
+      for (let i = 0; i < 20; i++) {
+        storage.insertPoll({ ts: start + i * 30_000, ...modelTables(start / 1000 + i * 30) });
+      }
+      // Still open: whatever is in the main file got there by a checkpoint (synced).
+      return Deno.statSync(path).size;
+    } finally {
+      storage.close();
+    }
+  };
+  const unsynced = await mainFileSize(3_600_000);
+  const synced = await mainFileSize(0);
+  assert(
+    synced > unsynced,
+    `checkpointed: the polls reached the database file (${synced} > ${unsynced})`,
+  );
+});
+
 Deno.test("a poll without calculations and a store without parameters read back as null", async () => {
   const storage = Storage.open(await tempDb());
   try {
