@@ -31,6 +31,8 @@ export const DEFAULT_SERIES_RANGE_MS = DAY_MS;
 export const DEFAULT_GAPS_RANGE_MS = 30 * DAY_MS;
 export const DEFAULT_POINTS = 1000;
 export const MAX_POINTS = 10_000;
+/** The largest epoch-ms instant a Date (and Temporal.Instant) can hold: year 275760. */
+const MAX_INSTANT_MS = 8.64e15;
 /**
  * Counting every stored poll scans the whole table (over a second for a year of 30-second
  * polls), so /metrics and /api/health count at most once per this many ms.
@@ -68,7 +70,14 @@ function json(body: unknown, status = 200): Response {
 /** An instant parameter: epoch milliseconds or ISO 8601 with offset; `fallback` if absent. */
 export function parseInstantParam(name: string, value: string | null, fallback: number): number {
   if (value === null || value === "") return fallback;
-  if (/^-?\d+$/.test(value)) return Number(value);
+  if (/^-?\d+$/.test(value)) {
+    const ms = Number(value);
+    if (Math.abs(ms) <= MAX_INSTANT_MS) return ms;
+    throw new HttpError(
+      400,
+      `${name}=${value} is outside the range of dates (±${MAX_INSTANT_MS} ms)`,
+    );
+  }
   try {
     return Temporal.Instant.from(value).epochMilliseconds;
   } catch {
