@@ -191,3 +191,23 @@ Deno.test("compile flags: writing outside ./data and ./logs fails clearly, write
   assert(run.stderr.includes(`CACHE_PATH="${outside.path}/cache.db"`), run.stderr);
   assertEquals([...Deno.readDirSync(outside.path)], [], "no database created outside");
 });
+
+Deno.test("compile flags: a database outside ./data is named as a permission, not as missing", async () => {
+  await using dir = await tempDir();
+  await using outside = await tempDir();
+  const db = `${outside.path}/cache.db`;
+  // Made with all permissions, as a database from another installation would be.
+  const ingest = await runCli(["ingest", "--db", db, "-"], {
+    stdin: '{"ts": "2026-03-28T00:00:30Z", "calculations": [1, 2, 3], "parameters": null, ' +
+      '"visibilities": null}\n',
+  });
+  assertEquals(ingest.code, 0, ingest.stderr);
+  const range = ["--from", "2000-01-01T00:00:00Z", "--to", "2100-01-01T00:00:00Z"];
+  for (const args of [["export", "--db", db, ...range, "--out", "-"], ["rollup", "--db", db]]) {
+    const result = await runCli(args, { cwd: dir.path, flags: FLAGS, env: DEFAULT_PATHS });
+    assertEquals(result.code, 1, `${args[0]}: ${result.stderr}`);
+    assert(result.stderr.includes(`Requires read access to "${db}"`), result.stderr);
+    assert(result.stderr.includes("may read and write only ./data, ./logs"), result.stderr);
+    assert(!result.stderr.includes("no such database"), result.stderr);
+  }
+});

@@ -16,6 +16,22 @@ export class UsageError extends Error {
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
+/**
+ * `--db PATH` of `export` and `rollup` must name an existing database (exit 2 if not).
+ * A path the compiled binary may not read is not "missing": that error goes on to main,
+ * which names the permission and the folders it may use (exit 1).
+ */
+export async function requireDatabase(command: string, path: string): Promise<void> {
+  try {
+    await Deno.stat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+      throw new UsageError(`${command}: --db ${path}: no such database`);
+    }
+    throw error;
+  }
+}
+
 /** Every setting as a flag (`--interval-sec 5`) plus `--config FILE`. */
 export const SETTING_FLAGS: Options = Object.fromEntries([
   ...SETTING_NAMES.map((name) => [flagName(name), { type: "string" as const }]),

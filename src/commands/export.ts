@@ -14,6 +14,7 @@ import {
   inContext,
   parseCommandArgs,
   parseInstant,
+  requireDatabase,
   SETTING_FLAGS,
   UsageError,
 } from "./common.ts";
@@ -36,11 +37,7 @@ export async function exportCommand(args: string[]): Promise<number> {
   if (format !== "csv" && format !== "json") {
     throw new UsageError(`export: --format must be csv or json, got ${JSON.stringify(format)}`);
   }
-  try {
-    await Deno.stat(values.db);
-  } catch {
-    throw new UsageError(`export: --db ${values.db}: no such database`);
-  }
+  await requireDatabase("export", values.db);
   const config = commandConfig(
     values,
     typeof values.fields === "string" ? { CSV_FIELDS: values.fields } : {},

@@ -10,6 +10,7 @@ import {
   commandLogger,
   parseCommandArgs,
   parseInstant,
+  requireDatabase,
   SETTING_FLAGS,
   UsageError,
 } from "./common.ts";
@@ -24,11 +25,7 @@ export async function rollupCommand(args: string[]): Promise<number> {
   const at = values.at === undefined
     ? Temporal.Now.instant()
     : Temporal.Instant.fromEpochMilliseconds(parseInstant("--at", values.at));
-  try {
-    await Deno.stat(values.db);
-  } catch {
-    throw new UsageError(`rollup: --db ${values.db}: no such database`);
-  }
+  await requireDatabase("rollup", values.db);
   const config = commandConfig(values, { CACHE_PATH: values.db });
   const logger = commandLogger(config);
   const storage = Storage.open(values.db);
