@@ -22,6 +22,7 @@ import { escapeLabelValue, formatMetrics, METRICS_CONTENT_TYPE } from "../src/ht
 import {
   COUNTS_MAX_AGE_MS,
   createDashboardHandler,
+  cutOffWhen,
   type DashboardContext,
   DEFAULT_POINTS,
   MAX_POINTS,
@@ -666,6 +667,62 @@ Deno.test("startDashboard serves over loopback TCP and stops on close", async ()
     await dashboard.close();
   }
   await assert.rejects(fetch(`${dashboard.url}api/current`));
+});
+
+Deno.test("cutOffWhen ends a body early once the signal aborts", async () => {
+  let pulls = 0;
+  let cancelled = false;
+  const endless = new ReadableStream<Uint8Array<ArrayBuffer>>({
+    pull: (controller) => controller.enqueue(new Uint8Array([pulls++])),
+    cancel: () => {
+      cancelled = true;
+    },
+  });
+  const closing = new AbortController();
+  const reader = cutOffWhen(closing.signal, endless).getReader();
+  assert.deepEqual((await reader.read()).value, new Uint8Array([0]));
+  closing.abort();
+  assert.equal((await reader.read()).done, true);
+  assert.ok(cancelled, "the file's stream is cancelled, so the file is closed");
+  const untouched = new ReadableStream();
+  assert.equal(cutOffWhen(undefined, untouched), untouched);
+});
+
+Deno.test({
+  name: "close() cuts off a download the client stopped reading, instead of waiting for it",
+  // The stalled connection is the point of the test; it ends when the client closes it.
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await using f = await fixture([modelPoll(NOW)]);
+    await Deno.mkdir(f.context.config.dailyDir);
+    // Larger than the socket buffers of loopback, so the server is left waiting to write.
+    const big = new Uint8Array(64 * 1024 * 1024).fill(0x41);
+    await Deno.writeFile(join(f.context.config.dailyDir, "2026-03-28_daily.csv"), big);
+    const dashboard = startDashboard({
+      ...f.context,
+      hostname: "127.0.0.1",
+      port: 0,
+      closeGraceMs: 300,
+    });
+    const client = await Deno.connect({ hostname: "127.0.0.1", port: dashboard.port });
+    try {
+      await client.write(
+        new TextEncoder().encode(
+          "GET /files/daily/2026-03-28_daily.csv HTTP/1.1\r\nHost: x\r\n\r\n",
+        ),
+      );
+      const head = new Uint8Array(4096);
+      assert.ok((await client.read(head))! > 0, "the download has started");
+      // The client reads no further. Closing the dashboard still ends in good time.
+      const started = performance.now();
+      await dashboard.close();
+      const ms = performance.now() - started;
+      assert.ok(ms < 2_000, `close() took ${ms.toFixed(0)} ms`);
+    } finally {
+      client.close();
+    }
+  },
 });
 
 Deno.test("run serves the dashboard when HTTP_PORT is set and stops it on shutdown", async () => {

@@ -23,6 +23,8 @@ export interface DashboardContext {
   logger: Logger;
   /** The clock, epoch ms; tests pass a fixed one. */
   now?: () => number;
+  /** Aborted when the dashboard closes for good: downloads still running are cut off. */
+  closing?: AbortSignal;
 }
 
 const HOUR_MS = 3_600_000;
@@ -119,6 +121,47 @@ export function remembered<T>(maxAgeMs: number, clock: () => number, compute: ()
     }
     return value;
   };
+}
+
+/**
+ * `body`, ended early once `signal` aborts, so a client that downloads slowly (or stopped
+ * reading) cannot keep the service from stopping. The client sees fewer bytes than
+ * content-length said: an incomplete download, not a wrong one.
+ */
+export function cutOffWhen(
+  signal: AbortSignal | undefined,
+  body: ReadableStream<Uint8Array<ArrayBuffer>>,
+): ReadableStream<Uint8Array<ArrayBuffer>> {
+  if (!signal) return body;
+  const reader = body.getReader();
+  let cutOff = () => {};
+  const release = () => signal.removeEventListener("abort", cutOff);
+  return new ReadableStream({
+    start(controller) {
+      cutOff = () => {
+        controller.close();
+        reader.cancel().catch(() => {});
+      };
+      if (signal.aborted) cutOff();
+      else signal.addEventListener("abort", cutOff, { once: true });
+    },
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (!done) return controller.enqueue(value);
+        release();
+        controller.close();
+      } catch (error) {
+        release();
+        // Already closed by cutOff(): nothing more to say.
+        if (!signal.aborted) controller.error(error);
+      }
+    },
+    cancel(reason) {
+      release();
+      return reader.cancel(reason);
+    },
+  });
 }
 
 export function createDashboardHandler(
@@ -252,7 +295,7 @@ export function createDashboardHandler(
     if (file === null) throw new HttpError(404, `no roll-up file ${JSON.stringify(name)}`);
     const opened = await Deno.open(file, { read: true });
     const { size } = await opened.stat();
-    return new Response(opened.readable, {
+    return new Response(cutOffWhen(context.closing, opened.readable), {
       headers: {
         ...SECURITY_HEADERS,
         "content-type": name.endsWith(".csv")
