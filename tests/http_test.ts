@@ -20,6 +20,7 @@ import { listRollupFiles, rollupFilePath } from "../src/http/files.ts";
 import { databaseBytes, diskUsage } from "../src/http/health.ts";
 import { escapeLabelValue, formatMetrics, METRICS_CONTENT_TYPE } from "../src/http/metrics.ts";
 import {
+  contentDisposition,
   COUNTS_MAX_AGE_MS,
   createDashboardHandler,
   cutOffWhen,
@@ -499,6 +500,16 @@ Deno.test("/api/files and /files/… offer the roll-ups byte for byte, nothing e
   );
   assert.deepEqual(new Uint8Array(await response.arrayBuffer()), content);
 
+  // A file a user put there under a name beyond ASCII downloads too.
+  await Deno.writeFile(join(daily, "Bericht €.csv"), content);
+  const named = await f.handle(new Request("http://127.0.0.1/files/daily/Bericht%20%E2%82%AC.csv"));
+  assert.equal(named.status, 200);
+  assert.equal(
+    named.headers.get("content-disposition"),
+    `attachment; filename="Bericht _.csv"; filename*=UTF-8''Bericht%20%E2%82%AC.csv`,
+  );
+  assert.deepEqual(new Uint8Array(await named.arrayBuffer()), content);
+
   for (
     const path of [
       "/files/daily/..%2Fsecret.txt",
@@ -667,6 +678,25 @@ Deno.test("startDashboard serves over loopback TCP and stops on close", async ()
     await dashboard.close();
   }
   await assert.rejects(fetch(`${dashboard.url}api/current`));
+});
+
+Deno.test("contentDisposition: plain names as they are, others in filename* too", () => {
+  assert.equal(
+    contentDisposition("2026-03-28_daily.csv"),
+    'attachment; filename="2026-03-28_daily.csv"',
+  );
+  assert.equal(
+    contentDisposition('a"b\\c.csv'),
+    "attachment; filename=\"a_b_c.csv\"; filename*=UTF-8''a%22b%5Cc.csv",
+  );
+  assert.equal(
+    contentDisposition("Wärme (März)'s.csv"),
+    "attachment; filename=\"W_rme (M_rz)'s.csv\"; filename*=UTF-8''W%C3%A4rme%20%28M%C3%A4rz%29%27s.csv",
+  );
+  assert.equal(
+    contentDisposition("x\r\n.csv"),
+    "attachment; filename=\"x__.csv\"; filename*=UTF-8''x%0D%0A.csv",
+  );
 });
 
 Deno.test("cutOffWhen ends a body early once the signal aborts", async () => {

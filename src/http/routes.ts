@@ -124,6 +124,20 @@ export function remembered<T>(maxAgeMs: number, clock: () => number, compute: ()
 }
 
 /**
+ * The download header for file `name`. Header values are bytes, so a name beyond ASCII
+ * (a user's "Bericht €.csv") goes in `filename*` (RFC 6266), with an ASCII stand-in.
+ */
+export function contentDisposition(name: string): string {
+  const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, "_");
+  if (ascii === name) return `attachment; filename="${name}"`;
+  const encoded = encodeURIComponent(name).replace(
+    /['()*!]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encoded}`;
+}
+
+/**
  * `body`, ended early once `signal` aborts, so a client that downloads slowly (or stopped
  * reading) cannot keep the service from stopping. The client sees fewer bytes than
  * content-length said: an incomplete download, not a wrong one.
@@ -293,19 +307,22 @@ export function createDashboardHandler(
     }
     const file = isRollupKind(kind) ? await rollupFilePath(dirs, kind, name) : null;
     if (file === null) throw new HttpError(404, `no roll-up file ${JSON.stringify(name)}`);
-    const opened = await Deno.open(file, { read: true });
-    const { size } = await opened.stat();
-    return new Response(cutOffWhen(context.closing, opened.readable), {
-      headers: {
-        ...SECURITY_HEADERS,
-        "content-type": name.endsWith(".csv")
-          ? "text/csv; charset=utf-8"
-          : "application/octet-stream",
-        "content-length": String(size),
-        "content-disposition": `attachment; filename="${name.replace(/["\\\r\n]/g, "_")}"`,
-        "cache-control": "no-cache",
-      },
+    const headers = new Headers({
+      ...SECURITY_HEADERS,
+      "content-type": name.endsWith(".csv")
+        ? "text/csv; charset=utf-8"
+        : "application/octet-stream",
+      "content-disposition": contentDisposition(name),
+      "cache-control": "no-cache",
     });
+    const opened = await Deno.open(file, { read: true });
+    try {
+      headers.set("content-length", String((await opened.stat()).size));
+    } catch (error) {
+      opened.close();
+      throw error;
+    }
+    return new Response(cutOffWhen(context.closing, opened.readable), { headers });
   };
 
   const route = async (url: URL): Promise<Response> => {
