@@ -22,6 +22,8 @@ export interface CompileCommand {
   output: string;
   target: string | null;
   includes: string[];
+  /** --exclude-unused-npm: only the npm packages main.ts imports are embedded. */
+  excludeUnusedNpm: boolean;
   /** Flags that the binary runs with (permissions, unstable features, --no-prompt). */
   runtimeFlags: string[];
 }
@@ -45,6 +47,7 @@ export function parseCompileTask(command: string): CompileCommand {
     output: "",
     target: null,
     includes: [],
+    excludeUnusedNpm: false,
     runtimeFlags: [],
   };
   for (let i = 2; i < words.length; i++) {
@@ -63,6 +66,7 @@ export function parseCompileTask(command: string): CompileCommand {
     if (flag === "--output" || flag === "-o") result.output = value ?? "";
     else if (flag === "--target") result.target = value ?? null;
     else if (flag === "--include") result.includes.push(value ?? "");
+    else if (flag === "--exclude-unused-npm") result.excludeUnusedNpm = true;
     else if (RUNTIME_FLAG.test(word)) result.runtimeFlags.push(word);
   }
   if (result.entry === "") throw new Error(`no entry point: ${command}`);
@@ -220,6 +224,12 @@ function checkCompileTasks(
       if (!included.includes(folder)) {
         problems.push(`deno.json task ${name}: add --include ${folder} to embed its files`);
       }
+    }
+    if (!command.excludeUnusedNpm) {
+      // Without it the whole lockfile is embedded: playwright-core alone is 13 MB.
+      problems.push(
+        `deno.json task ${name}: add --exclude-unused-npm, or the npm packages of the tests are embedded`,
+      );
     }
     const flags = command.runtimeFlags;
     if (flags.includes("--allow-all") || flags.includes("-A")) {

@@ -160,7 +160,7 @@ function chromiumMissingHere(): boolean {
 }
 
 Deno.test({
-  name: "dashboard in Chromium: current values, a 7-day chart, a byte-identical download",
+  name: "dashboard in Chromium: current values, a 7-day chart, a byte-identical download, a phone",
   ignore: chromiumMissingHere(),
   // playwright-core keeps pipes and timers of its own alive between tests.
   sanitizeOps: false,
@@ -303,6 +303,25 @@ Deno.test({
       const onDisk = await Deno.readFile(join(dailyDir, rollupName));
       assert.ok(onDisk.length > 10_000, `roll-up of ${onDisk.length} bytes`);
       assertSameBytes(downloaded, onDisk);
+
+      // 4. On a phone the page fits the screen: no sideways scrolling, values in view.
+      const phone = await browser.newPage();
+      phone.on("pageerror", (error) => pageErrors.push(error.message));
+      await phone.setViewportSize({ width: 390, height: 844 });
+      await phone.goto(`${listening.url}#now`);
+      await phone.waitForSelector(`#fields tbody tr[data-field="${TVL}"]`);
+      const fit = await phone.evaluate(`({
+        page: document.documentElement.scrollWidth,
+        screen: document.documentElement.clientWidth,
+        value: document.querySelector('#fields tr[data-field="${TVL}"] .value')
+          .getBoundingClientRect().right,
+        cards: [...document.querySelectorAll("#headline .card")]
+          .map((card) => card.scrollWidth - card.clientWidth),
+      })`) as { page: number; screen: number; value: number; cards: number[] };
+      assert.ok(fit.page <= fit.screen, `page ${fit.page} px wide on a ${fit.screen} px screen`);
+      assert.ok(fit.value <= fit.screen, `value cell ends at ${fit.value} px`);
+      assert.deepEqual(fit.cards, fit.cards.map(() => 0), "card contents overflow");
+      await phone.close();
 
       assert.deepEqual(pageErrors, []);
     } catch (error) {

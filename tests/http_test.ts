@@ -20,8 +20,10 @@ import { listRollupFiles, rollupFilePath } from "../src/http/files.ts";
 import { databaseBytes, diskUsage } from "../src/http/health.ts";
 import { escapeLabelValue, formatMetrics, METRICS_CONTENT_TYPE } from "../src/http/metrics.ts";
 import {
+  contentDisposition,
   COUNTS_MAX_AGE_MS,
   createDashboardHandler,
+  cutOffWhen,
   type DashboardContext,
   DEFAULT_POINTS,
   MAX_POINTS,
@@ -437,6 +439,8 @@ Deno.test("/api/series explains what is wrong with a request", async () => {
     [`/api/series?field=${TVL}&points=0`, 400, new RegExp(`points must be .* 1 to ${MAX_POINTS}`)],
     [`/api/series?field=${TVL}&points=1.5`, 400, /points must be/],
     ["/api/series?field=nonsense", 404, /unknown field "nonsense"/],
+    [`/api/series?field=${TVL}&to=99999999999999999999`, 400, /to=\S+ is outside the range/],
+    [`/api/series?field=${TVL}&from=-8640000000000001`, 400, /from=\S+ is outside the range/],
   ];
   for (const [path, status, message] of cases) {
     const { response, json } = await get(f.handle, path);
@@ -495,6 +499,16 @@ Deno.test("/api/files and /files/… offer the roll-ups byte for byte, nothing e
     'attachment; filename="2026-03-28_daily.csv"',
   );
   assert.deepEqual(new Uint8Array(await response.arrayBuffer()), content);
+
+  // A file a user put there under a name beyond ASCII downloads too.
+  await Deno.writeFile(join(daily, "Bericht €.csv"), content);
+  const named = await f.handle(new Request("http://127.0.0.1/files/daily/Bericht%20%E2%82%AC.csv"));
+  assert.equal(named.status, 200);
+  assert.equal(
+    named.headers.get("content-disposition"),
+    `attachment; filename="Bericht _.csv"; filename*=UTF-8''Bericht%20%E2%82%AC.csv`,
+  );
+  assert.deepEqual(new Uint8Array(await named.arrayBuffer()), content);
 
   for (
     const path of [
@@ -666,6 +680,81 @@ Deno.test("startDashboard serves over loopback TCP and stops on close", async ()
   await assert.rejects(fetch(`${dashboard.url}api/current`));
 });
 
+Deno.test("contentDisposition: plain names as they are, others in filename* too", () => {
+  assert.equal(
+    contentDisposition("2026-03-28_daily.csv"),
+    'attachment; filename="2026-03-28_daily.csv"',
+  );
+  assert.equal(
+    contentDisposition('a"b\\c.csv'),
+    "attachment; filename=\"a_b_c.csv\"; filename*=UTF-8''a%22b%5Cc.csv",
+  );
+  assert.equal(
+    contentDisposition("Wärme (März)'s.csv"),
+    "attachment; filename=\"W_rme (M_rz)'s.csv\"; filename*=UTF-8''W%C3%A4rme%20%28M%C3%A4rz%29%27s.csv",
+  );
+  assert.equal(
+    contentDisposition("x\r\n.csv"),
+    "attachment; filename=\"x__.csv\"; filename*=UTF-8''x%0D%0A.csv",
+  );
+});
+
+Deno.test("cutOffWhen ends a body early once the signal aborts", async () => {
+  let pulls = 0;
+  let cancelled = false;
+  const endless = new ReadableStream<Uint8Array<ArrayBuffer>>({
+    pull: (controller) => controller.enqueue(new Uint8Array([pulls++])),
+    cancel: () => {
+      cancelled = true;
+    },
+  });
+  const closing = new AbortController();
+  const reader = cutOffWhen(closing.signal, endless).getReader();
+  assert.deepEqual((await reader.read()).value, new Uint8Array([0]));
+  closing.abort();
+  assert.equal((await reader.read()).done, true);
+  assert.ok(cancelled, "the file's stream is cancelled, so the file is closed");
+  const untouched = new ReadableStream();
+  assert.equal(cutOffWhen(undefined, untouched), untouched);
+});
+
+Deno.test({
+  name: "close() cuts off a download the client stopped reading, instead of waiting for it",
+  // The stalled connection is the point of the test; it ends when the client closes it.
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await using f = await fixture([modelPoll(NOW)]);
+    await Deno.mkdir(f.context.config.dailyDir);
+    // Larger than the socket buffers of loopback, so the server is left waiting to write.
+    const big = new Uint8Array(64 * 1024 * 1024).fill(0x41);
+    await Deno.writeFile(join(f.context.config.dailyDir, "2026-03-28_daily.csv"), big);
+    const dashboard = startDashboard({
+      ...f.context,
+      hostname: "127.0.0.1",
+      port: 0,
+      closeGraceMs: 300,
+    });
+    const client = await Deno.connect({ hostname: "127.0.0.1", port: dashboard.port });
+    try {
+      await client.write(
+        new TextEncoder().encode(
+          "GET /files/daily/2026-03-28_daily.csv HTTP/1.1\r\nHost: x\r\n\r\n",
+        ),
+      );
+      const head = new Uint8Array(4096);
+      assert.ok((await client.read(head))! > 0, "the download has started");
+      // The client reads no further. Closing the dashboard still ends in good time.
+      const started = performance.now();
+      await dashboard.close();
+      const ms = performance.now() - started;
+      assert.ok(ms < 2_000, `close() took ${ms.toFixed(0)} ms`);
+    } finally {
+      client.close();
+    }
+  },
+});
+
 Deno.test("run serves the dashboard when HTTP_PORT is set and stops it on shutdown", async () => {
   const dir = await Deno.makeTempDir({ prefix: "http_run_" });
   const simulator = startSimulator({ port: 0 });
@@ -792,6 +881,32 @@ Deno.test("fieldSeries reads day by day without losing or repeating a poll", asy
   assert.equal(series.count, polls.length);
   assert.deepEqual(series.t, polls.map((p) => p.ts));
   assert.deepEqual(series.avg, polls.map((p) => modelFlow(p.ts)));
+});
+
+Deno.test("fieldSeries over a range far wider than the stored polls reads only around them", async () => {
+  // Two stored stretches a year apart; the request spans every instant a Date can hold.
+  const polls = [365 * 24 + 1, 365 * 24, 3, 2, 1].map((h) => modelPoll(NOW - h * HOUR_MS));
+  await using f = await fixture(polls);
+  let reads = 0;
+  const counting = {
+    polls(from: number, to: number) {
+      reads++;
+      return f.storage.polls(from, to);
+    },
+  };
+  const column = findColumn(stored(polls[0]), TVL)!;
+  const series = await fieldSeries(
+    counting,
+    column,
+    { from: -8.64e15, to: 8.64e15, points: 1000 },
+    {},
+  );
+  assert.equal(series.count, polls.length);
+  // Day by day this would be 200 million reads; skipping empty days it is a handful.
+  assert.ok(reads <= 10, `${reads} reads`);
+  const whole = await get(f.handle, `/api/series?field=${TVL}&from=-8640000000000000`);
+  assert.equal(whole.response.status, 200);
+  assert.equal(whole.json().count, polls.length);
 });
 
 Deno.test("fieldSeries lets timers run during a long read", async () => {

@@ -74,15 +74,17 @@ Deno.test("packaging: the compile tasks differ only in target and output", () =>
 
 Deno.test("parseCompileTask: flags, values in both spellings, entry", () => {
   const parsed = parseCompileTask(
-    "deno compile --frozen -o out/x --target=t --include a --include=b --allow-read=./d --unstable-cron --no-prompt m.ts",
+    "deno compile --frozen --exclude-unused-npm -o out/x --target=t --include a --include=b --allow-read=./d --unstable-cron --no-prompt m.ts",
   );
   assertEquals(parsed, {
     entry: "m.ts",
     output: "out/x",
     target: "t",
     includes: ["a", "b"],
+    excludeUnusedNpm: true,
     runtimeFlags: ["--allow-read=./d", "--unstable-cron", "--no-prompt"],
   });
+  assertEquals(parseCompileTask("deno compile -o x m.ts").excludeUnusedNpm, false);
   assertThrows(() => parseCompileTask("deno run main.ts"), /not a "deno compile"/);
   assertThrows(() => parseCompileTask("deno compile --output x"), /no entry point/);
   assertThrows(() => parseCompileTask("deno compile main.ts"), /no --output/);
@@ -133,7 +135,8 @@ Deno.test("packaging: broken compile tasks are reported", async () => {
       .replace(/--allow-env=\S+/, "--allow-env=HOST")
       .replace(/--allow-read=\S+/, "--allow-read")
       .replace(/--include \S+/g, "")
-      .replace("--output", "--include static/ --allow-all --output");
+      .replace("--output", "--include static/ --allow-all --output")
+      .replace("--exclude-unused-npm ", "");
     json.tasks["compile:arm64"] = json.tasks["compile:arm64"]
       .replace("aarch64-unknown-linux-gnu", "x86_64-unknown-linux-gnu")
       .replace(/--allow-write=\S+/, "--allow-write")
@@ -147,6 +150,8 @@ Deno.test("packaging: broken compile tasks are reported", async () => {
   assertProblem(problems, "task compile: add --include src/http/static to embed its files");
   assertProblem(problems, "task compile:arm64: add --include src/http/static");
   assertProblem(problems, "task compile: --allow-all is not allowed");
+  assertProblem(problems, "task compile: add --exclude-unused-npm");
+  assert(!problems.some((p) => p.includes("compile:arm64: add --exclude-unused-npm")));
   assertProblem(problems, "task compile: --allow-read must list the folders");
   assertProblem(problems, "task compile: --allow-env lacks PORT, INTERVAL_SEC");
   assertProblem(problems, "task compile:arm64: entry missing.ts does not exist");

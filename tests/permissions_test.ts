@@ -181,15 +181,7 @@ Deno.test("compile flags: writing outside ./data and ./logs fails clearly, write
   assert(!result.stderr.includes("    at "), "no stack trace");
   assertEquals([...Deno.readDirSync(outside.path)], [], "nothing written outside");
 
-  // An existing database it may not read is a permission failure, not "no such database".
-  await Deno.copyFile(`${cwd}/data/cache.db`, `${outside.path}/cache.db`);
-  const denied = await runCli(["export", "--db", `${outside.path}/cache.db`, ...range], {
-    cwd,
-    flags: FLAGS,
-    env: DEFAULT_PATHS,
-  });
-  assertEquals(denied.code, 1, denied.stderr);
-  assert(denied.stderr.includes("may read and write only ./data, ./logs"), denied.stderr);
+  // A --config file it may not read: said so, without Deno's advice to add --allow-read.
   await Deno.writeTextFile(`${outside.path}/lux.yaml`, "INTERVAL_SEC: 5\n");
   const config = await runCli([
     "export",
@@ -206,7 +198,6 @@ Deno.test("compile flags: writing outside ./data and ./logs fails clearly, write
   assertEquals(config.code, 2, config.stderr);
   assert(config.stderr.includes("outside what this program may read"), config.stderr);
   assert(!config.stderr.includes("--allow-read"), config.stderr);
-  await Deno.remove(`${outside.path}/cache.db`);
   await Deno.remove(`${outside.path}/lux.yaml`);
 
   // `run` checks its paths first: one it may not touch is a configuration error.
@@ -218,4 +209,24 @@ Deno.test("compile flags: writing outside ./data and ./logs fails clearly, write
   assertEquals(run.code, 2, run.stderr);
   assert(run.stderr.includes(`CACHE_PATH="${outside.path}/cache.db"`), run.stderr);
   assertEquals([...Deno.readDirSync(outside.path)], [], "no database created outside");
+});
+
+Deno.test("compile flags: a database outside ./data is named as a permission, not as missing", async () => {
+  await using dir = await tempDir();
+  await using outside = await tempDir();
+  const db = `${outside.path}/cache.db`;
+  // Made with all permissions, as a database from another installation would be.
+  const ingest = await runCli(["ingest", "--db", db, "-"], {
+    stdin: '{"ts": "2026-03-28T00:00:30Z", "calculations": [1, 2, 3], "parameters": null, ' +
+      '"visibilities": null}\n',
+  });
+  assertEquals(ingest.code, 0, ingest.stderr);
+  const range = ["--from", "2000-01-01T00:00:00Z", "--to", "2100-01-01T00:00:00Z"];
+  for (const args of [["export", "--db", db, ...range, "--out", "-"], ["rollup", "--db", db]]) {
+    const result = await runCli(args, { cwd: dir.path, flags: FLAGS, env: DEFAULT_PATHS });
+    assertEquals(result.code, 1, `${args[0]}: ${result.stderr}`);
+    assert(result.stderr.includes(`Requires read access to "${db}"`), result.stderr);
+    assert(result.stderr.includes("may read and write only ./data, ./logs"), result.stderr);
+    assert(!result.stderr.includes("no such database"), result.stderr);
+  }
 });

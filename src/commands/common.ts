@@ -102,7 +102,7 @@ export async function requireDatabase(command: string, path: string): Promise<vo
   try {
     await Deno.stat(path);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
       throw new UsageError(`${command}: --db ${path}: no such database`);
     }
     throw new Error(`${command}: --db ${path}: ${(error as Error).message}`, { cause: error });

@@ -23,6 +23,8 @@ export interface DashboardContext {
   logger: Logger;
   /** The clock, epoch ms; tests pass a fixed one. */
   now?: () => number;
+  /** Aborted when the dashboard closes for good: downloads still running are cut off. */
+  closing?: AbortSignal;
 }
 
 const HOUR_MS = 3_600_000;
@@ -31,6 +33,8 @@ export const DEFAULT_SERIES_RANGE_MS = DAY_MS;
 export const DEFAULT_GAPS_RANGE_MS = 30 * DAY_MS;
 export const DEFAULT_POINTS = 1000;
 export const MAX_POINTS = 10_000;
+/** The largest epoch-ms instant a Date (and Temporal.Instant) can hold: year 275760. */
+const MAX_INSTANT_MS = 8.64e15;
 /**
  * Counting every stored poll scans the whole table (over a second for a year of 30-second
  * polls), so /metrics and /api/health count at most once per this many ms.
@@ -68,7 +72,14 @@ function json(body: unknown, status = 200): Response {
 /** An instant parameter: epoch milliseconds or ISO 8601 with offset; `fallback` if absent. */
 export function parseInstantParam(name: string, value: string | null, fallback: number): number {
   if (value === null || value === "") return fallback;
-  if (/^-?\d+$/.test(value)) return Number(value);
+  if (/^-?\d+$/.test(value)) {
+    const ms = Number(value);
+    if (Math.abs(ms) <= MAX_INSTANT_MS) return ms;
+    throw new HttpError(
+      400,
+      `${name}=${value} is outside the range of dates (±${MAX_INSTANT_MS} ms)`,
+    );
+  }
   try {
     return Temporal.Instant.from(value).epochMilliseconds;
   } catch {
@@ -110,6 +121,61 @@ export function remembered<T>(maxAgeMs: number, clock: () => number, compute: ()
     }
     return value;
   };
+}
+
+/**
+ * The download header for file `name`. Header values are bytes, so a name beyond ASCII
+ * (a user's "Bericht €.csv") goes in `filename*` (RFC 6266), with an ASCII stand-in.
+ */
+export function contentDisposition(name: string): string {
+  const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, "_");
+  if (ascii === name) return `attachment; filename="${name}"`;
+  const encoded = encodeURIComponent(name).replace(
+    /['()*!]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encoded}`;
+}
+
+/**
+ * `body`, ended early once `signal` aborts, so a client that downloads slowly (or stopped
+ * reading) cannot keep the service from stopping. The client sees fewer bytes than
+ * content-length said: an incomplete download, not a wrong one.
+ */
+export function cutOffWhen(
+  signal: AbortSignal | undefined,
+  body: ReadableStream<Uint8Array<ArrayBuffer>>,
+): ReadableStream<Uint8Array<ArrayBuffer>> {
+  if (!signal) return body;
+  const reader = body.getReader();
+  let cutOff = () => {};
+  const release = () => signal.removeEventListener("abort", cutOff);
+  return new ReadableStream({
+    start(controller) {
+      cutOff = () => {
+        controller.close();
+        reader.cancel().catch(() => {});
+      };
+      if (signal.aborted) cutOff();
+      else signal.addEventListener("abort", cutOff, { once: true });
+    },
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (!done) return controller.enqueue(value);
+        release();
+        controller.close();
+      } catch (error) {
+        release();
+        // Already closed by cutOff(): nothing more to say.
+        if (!signal.aborted) controller.error(error);
+      }
+    },
+    cancel(reason) {
+      release();
+      return reader.cancel(reason);
+    },
+  });
 }
 
 export function createDashboardHandler(
@@ -241,19 +307,22 @@ export function createDashboardHandler(
     }
     const file = isRollupKind(kind) ? await rollupFilePath(dirs, kind, name) : null;
     if (file === null) throw new HttpError(404, `no roll-up file ${JSON.stringify(name)}`);
-    const opened = await Deno.open(file, { read: true });
-    const { size } = await opened.stat();
-    return new Response(opened.readable, {
-      headers: {
-        ...SECURITY_HEADERS,
-        "content-type": name.endsWith(".csv")
-          ? "text/csv; charset=utf-8"
-          : "application/octet-stream",
-        "content-length": String(size),
-        "content-disposition": `attachment; filename="${name.replace(/["\\\r\n]/g, "_")}"`,
-        "cache-control": "no-cache",
-      },
+    const headers = new Headers({
+      ...SECURITY_HEADERS,
+      "content-type": name.endsWith(".csv")
+        ? "text/csv; charset=utf-8"
+        : "application/octet-stream",
+      "content-disposition": contentDisposition(name),
+      "cache-control": "no-cache",
     });
+    const opened = await Deno.open(file, { read: true });
+    try {
+      headers.set("content-length", String((await opened.stat()).size));
+    } catch (error) {
+      opened.close();
+      throw error;
+    }
+    return new Response(cutOffWhen(context.closing, opened.readable), { headers });
   };
 
   const route = async (url: URL): Promise<Response> => {
