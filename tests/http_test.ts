@@ -439,6 +439,8 @@ Deno.test("/api/series explains what is wrong with a request", async () => {
     [`/api/series?field=${TVL}&points=0`, 400, new RegExp(`points must be .* 1 to ${MAX_POINTS}`)],
     [`/api/series?field=${TVL}&points=1.5`, 400, /points must be/],
     ["/api/series?field=nonsense", 404, /unknown field "nonsense"/],
+    // An operating state is a label, not a number: nothing to chart.
+    ["/api/series?field=ID_WEB_WP_BZ_akt", 400, /calculations.ID_WEB_WP_BZ_akt is not numeric/],
     [`/api/series?field=${TVL}&to=99999999999999999999`, 400, /to=\S+ is outside the range/],
     [`/api/series?field=${TVL}&from=-8640000000000001`, 400, /from=\S+ is outside the range/],
   ];

@@ -10,7 +10,15 @@ import type { Config } from "../config.ts";
 import { formatTimestamp } from "../csvgen.ts";
 import type { Logger } from "../log.ts";
 import type { Storage, StoredPoll } from "../storage.ts";
-import { decodeFields, errorMemory, fieldId, findColumn, headlineFields } from "./fields.ts";
+import {
+  decodeColumn,
+  decodeFields,
+  errorMemory,
+  fieldId,
+  findColumn,
+  headlineFields,
+  numericValue,
+} from "./fields.ts";
 import { isRollupKind, listRollupFiles, type RollupDirs, rollupFilePath } from "./files.ts";
 import { databaseBytes, diskUsage } from "./health.ts";
 import { formatMetrics, METRICS_CONTENT_TYPE } from "./metrics.ts";
@@ -228,6 +236,14 @@ export function createDashboardHandler(
       const column = findColumn(poll, field);
       if (!column) {
         throw new HttpError(404, `unknown field ${JSON.stringify(field)}; /api/current lists them`);
+      }
+      // Judged by the newest value, as /api/current's `numeric` flag is (missing: allowed).
+      const newest = decodeColumn(poll, column, decodeOptions);
+      if (newest !== null && numericValue(newest) === null) {
+        throw new HttpError(
+          400,
+          `${fieldId(column)} is not numeric (its values are text); chart a numeric field`,
+        );
       }
       const series = await fieldSeries(storage, column, { from, to, points }, decodeOptions);
       return json({
