@@ -38,6 +38,14 @@ export function judgeHealth(
   }
   const ageSec = Math.round((nowMs - lastPollMs) / 1000);
   const when = new Date(lastPollMs).toISOString();
+  // A poll from the future means the clock was wrong when it was stored (or is now), so
+  // the age says nothing about whether polls are arriving.
+  if (ageSec < -maxAgeSec) {
+    return {
+      healthy: false,
+      message: `last poll is ${-ageSec} s in the future (${when}): was the clock set back?`,
+    };
+  }
   if (ageSec > maxAgeSec) {
     return {
       healthy: false,
