@@ -2,6 +2,7 @@
 import {
   assert,
   assertEquals,
+  ingestThenExport,
   realFixture,
   runCli,
   startSimulatorProcess,
@@ -242,17 +243,10 @@ Deno.test("an empty TZ (Docker's --env-file passing TZ= from .env.sample) means 
   await using dir = await tempDir();
   const db = `${dir.path}/cache.db`;
   const line = JSON.stringify({ ts: "2026-03-29T05:00:30Z", calculations: [0, 1] });
-  const ingest = await runCli(["ingest", "--db", db, "-"], { stdin: `${line}\n`, env: { TZ: "" } });
-  assertEquals(ingest.code, 0, ingest.stderr);
-  const exported = await runCli([
-    "export",
-    "--db",
-    db,
-    "--from",
-    "2026-03-29T00:00:00Z",
-    "--to",
-    "2026-03-30T00:00:00Z",
-  ], { env: { TZ: "" } });
+  const exported = await ingestThenExport(db, `${line}\n`, {
+    from: "2026-03-29T00:00:00Z",
+    to: "2026-03-30T00:00:00Z",
+  }, { env: { TZ: "" } });
   assertEquals(exported.code, 0, exported.stderr);
   assert(exported.stdout.includes("\r\n2026-03-29T05:00:30+00:00,"), exported.stdout);
 });

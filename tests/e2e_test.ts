@@ -6,6 +6,7 @@ import {
   assert,
   assertEquals,
   CliProcess,
+  ingestThenExport,
   realFixture,
   runCli,
   startSimulatorProcess,
@@ -93,19 +94,13 @@ Deno.test("export as JSON gives decoded objects per poll", async () => {
     parameters: null,
     visibilities: [1, 0],
   });
-  const ingest = await runCli(["ingest", "--db", db, "-"], { stdin: line + "\n" });
-  assertEquals(ingest.code, 0, ingest.stderr);
-  const exported = await runCli([
-    "export",
-    "--db",
-    db,
-    "--from",
-    "2026-03-29T00:00:00Z",
-    "--to",
-    "2026-03-30T00:00:00Z",
-    "--format",
-    "json",
-  ], { env: { TZ: "Europe/Berlin" } });
+  const exported = await ingestThenExport(db, line + "\n", {
+    from: "2026-03-29T00:00:00Z",
+    to: "2026-03-30T00:00:00Z",
+  }, {
+    env: { TZ: "Europe/Berlin" },
+    flags: ["--format", "json"],
+  });
   assertEquals(exported.code, 0, exported.stderr);
   const polls = JSON.parse(exported.stdout);
   assertEquals(polls.length, 1);

@@ -66,6 +66,24 @@ export async function runCli(
   return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
 }
 
+/**
+ * `ingest` of the recording `lines` into `db` (which must succeed), then `export` of
+ * `from <= ts < to` with `flags`, both in the environment `env`.
+ */
+export async function ingestThenExport(
+  db: string,
+  lines: string,
+  range: { from: string; to: string },
+  options: { env?: Record<string, string>; flags?: string[] } = {},
+): Promise<CliResult> {
+  const ingest = await runCli(["ingest", "--db", db, "-"], { stdin: lines, env: options.env });
+  if (ingest.code !== 0) fail(`ingest exited ${ingest.code}: ${ingest.stderr}`);
+  return await runCli(
+    ["export", "--db", db, "--from", range.from, "--to", range.to, ...(options.flags ?? [])],
+    { env: options.env },
+  );
+}
+
 /** A long-running `main.ts` subprocess whose output lines can be awaited. */
 export class CliProcess {
   readonly child: Deno.ChildProcess;

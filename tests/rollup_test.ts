@@ -95,6 +95,16 @@ async function readCsv(path: string, delimiter = ","): Promise<string[][]> {
   return text.slice(0, -2).split("\r\n").map((line) => line.split(delimiter));
 }
 
+/** The poll instants of every roll-up file in `dir` (one entry per row, repeats kept). */
+async function rowInstants(dir: string): Promise<number[]> {
+  const instants: number[] = [];
+  for (const name of await listDir(dir)) {
+    const rows = await readCsv(join(dir, name));
+    instants.push(...rows.slice(1).map((r) => Temporal.Instant.from(r[0]).epochMilliseconds));
+  }
+  return instants;
+}
+
 /** A cron stand-in: the test fires the registered handler itself. */
 function manualCron() {
   const handlers: (() => Promise<void> | void)[] = [];
@@ -557,11 +567,7 @@ Deno.test("a TZ change to the west loses no poll: the next file gets a new name"
     ),
     ["2026-03-24_daily.csv:written", "2026-03-25_daily.csv:written"],
   );
-  const stamps: number[] = [];
-  for (const name of await listDir(f.options.dirs.daily)) {
-    const rows = await readCsv(join(f.options.dirs.daily, name));
-    stamps.push(...rows.slice(1).map((r) => Temporal.Instant.from(r[0]).epochMilliseconds));
-  }
+  const stamps = await rowInstants(f.options.dirs.daily);
   assert.equal(new Set(stamps).size, stamps.length, "no poll in two daily files");
   const covered = new Set(stamps);
   const missing = times.filter((t) =>
@@ -590,11 +596,7 @@ Deno.test("rollup --at after a WEEKLY_DAY change writes no weekly file that over
     "2026-03-23_weekly.csv",
     "2026-04-02_weekly.csv", // 03-30 07:00 .. 04-09 07:00: the one longer week after the change
   ]);
-  const stamps: number[] = [];
-  for (const name of await listDir(f.options.dirs.weekly)) {
-    const rows = await readCsv(join(f.options.dirs.weekly, name));
-    stamps.push(...rows.slice(1).map((r) => Temporal.Instant.from(r[0]).epochMilliseconds));
-  }
+  const stamps = await rowInstants(f.options.dirs.weekly);
   assert.equal(new Set(stamps).size, stamps.length, "no poll in two weekly files");
   const expected = times.filter((t) =>
     t >= ms("2026-03-23T07:00:00+01:00") && t < ms("2026-04-09T07:00:00+02:00")
