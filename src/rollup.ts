@@ -15,7 +15,6 @@ import {
   csvOptionsFromConfig,
   selectColumns,
   unmatchedPatterns,
-  writeChunks,
 } from "./csvgen.ts";
 import type { StoredPoll } from "./storage.ts";
 import type { TableKind } from "./luxtronik/fields.ts";
@@ -36,6 +35,7 @@ import {
   startMinuteTrigger,
 } from "./scheduler.ts";
 import { join } from "node:path";
+import { type AtomicWriteHooks, writeFileAtomically } from "./atomic_file.ts";
 
 /** What roll-ups need from the database (the `Storage` class provides it). */
 export interface RollupStore {
@@ -58,9 +58,8 @@ export interface RollupOptions {
 }
 
 /** Test seam: runs after the temporary file is complete and synced, before the rename. */
-export interface RollupHooks {
-  beforeRename?: (tempPath: string, finalPath: string) => void | Promise<void>;
-}
+/** Test hooks into a roll-up's file writing (see writeFileAtomically). */
+export type RollupHooks = AtomicWriteHooks;
 
 /** Database meta keys holding the end (ISO instant) of the last completed window per kind. */
 export const LAST_END_KEY: Readonly<Record<RollupKind, string>> = {
@@ -105,8 +104,6 @@ export function rollupOptionsFromConfig(config: Config): RollupOptions {
   };
 }
 
-const TEMP_SUFFIX = ".partial";
-const ROLLUP_FILE_MODE = 0o644;
 const TEMP_NAME = /^\.(\d{4}-\d{2}-\d{2}_(?:daily|weekly)\.csv)\.[0-9a-f]+\.partial$/;
 
 /** Whether `name` is one of our temporary roll-up files (`.2026-03-28_daily.csv.<random>.partial`). */
@@ -122,50 +119,6 @@ async function exists(path: string): Promise<boolean> {
     if (error instanceof Deno.errors.NotFound) return false;
     throw error;
   }
-}
-
-/** Syncs a folder so a rename in it survives a power cut (best effort where unsupported). */
-async function syncDir(dir: string): Promise<void> {
-  try {
-    using handle = await Deno.open(dir, { read: true });
-    await handle.sync();
-  } catch {
-    // Some platforms cannot open or sync a folder; the rename itself is still atomic.
-  }
-}
-
-/**
- * Writes `pieces` to `dir/name` so that the file appears whole or not at all: a temporary
- * name in the same folder, sync, rename, folder sync. On failure the temporary file is removed.
- */
-export async function writeFileAtomically(
-  dir: string,
-  name: string,
-  pieces: Iterable<string>,
-  hooks: RollupHooks = {},
-): Promise<number> {
-  await Deno.mkdir(dir, { recursive: true });
-  const finalPath = join(dir, name);
-  const tempPath = await Deno.makeTempFile({ dir, prefix: `.${name}.`, suffix: TEMP_SUFFIX });
-  let bytes: number;
-  try {
-    // Locked until renamed: another run (the service's minute tick, a `rollup` command on
-    // the same folders) then leaves it alone, and a crash drops the lock with the process.
-    using file = await Deno.open(tempPath, { write: true, truncate: true });
-    await file.lock(true);
-    bytes = await writeChunks(pieces, file);
-    await file.sync();
-    // Temporary files are created private (0600); a roll-up is for people and other
-    // programs (a Samba share, a container) to read, like any file the user writes.
-    await Deno.chmod(tempPath, ROLLUP_FILE_MODE);
-    await hooks.beforeRename?.(tempPath, finalPath);
-    await Deno.rename(tempPath, finalPath);
-  } catch (error) {
-    await Deno.remove(tempPath).catch(() => {});
-    throw error;
-  }
-  await syncDir(dir);
-  return bytes;
 }
 
 /** Roll-ups of one database into the configured folders. */

@@ -239,6 +239,50 @@ Deno.test("export: --fields selects JSON keys too, a typo exits 2, a closed pipe
   assertEquals(new TextDecoder().decode(stderr), "", "no 'Broken pipe' error for a closed pipe");
 });
 
+Deno.test("export --out never replaces a database, and a refused export leaves the file as it was", async () => {
+  await using dir = await tempDir();
+  const db = `${dir.path}/x.db`;
+  const line = JSON.stringify({ ts: "2026-01-01T00:00:30Z", calculations: [1, 2, 3] });
+  assertEquals((await runCli(["ingest", "--db", db, "-"], { stdin: `${line}\n` })).code, 0);
+  const range = ["--from", "2026-01-01T00:00:00Z", "--to", "2026-01-02T00:00:00Z"];
+  const dbBytes = await Deno.readFile(db);
+  const other = `${dir.path}/other.db`;
+  await Deno.copyFile(db, other);
+  for (const out of [db, `./x.db`, other]) {
+    const result = await runCli(["export", "--db", db, ...range, "--out", out], { cwd: dir.path });
+    assertEquals(result.code, 2, `${out}: ${result.stderr}`);
+    assert(
+      /is the database given with --db|is an SQLite database/.test(result.stderr),
+      result.stderr,
+    );
+  }
+  assertEquals(await Deno.readFile(db), dbBytes, "the database is untouched");
+  assertEquals(await Deno.readFile(other), dbBytes, "another database is untouched");
+
+  const keep = `${dir.path}/keep.csv`;
+  await Deno.writeTextFile(keep, "yesterday's export\n");
+  const refused = await runCli([
+    "export",
+    "--db",
+    db,
+    ...range,
+    "--fields",
+    "NOMATCH",
+    "--out",
+    keep,
+  ]);
+  assertEquals(refused.code, 2, refused.stderr);
+  assertEquals(await Deno.readTextFile(keep), "yesterday's export\n");
+  const written = await runCli(["export", "--db", db, ...range, "--out", keep]);
+  assertEquals(written.code, 0, written.stderr);
+  assert((await Deno.readTextFile(keep)).startsWith("timestamp,"));
+  assertEquals(
+    [...Deno.readDirSync(dir.path)].map((e) => e.name).filter((n) => n.endsWith(".partial")),
+    [],
+    "no temporary file left",
+  );
+});
+
 Deno.test("an empty TZ (Docker's --env-file passing TZ= from .env.sample) means UTC", async () => {
   await using dir = await tempDir();
   const db = `${dir.path}/cache.db`;

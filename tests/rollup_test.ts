@@ -10,8 +10,8 @@ import {
   type RollupOptions,
   Rollups,
   startRollupSchedule,
-  writeFileAtomically,
 } from "../src/rollup.ts";
+import { writeFileAtomically } from "../src/atomic_file.ts";
 import { type CronFunction, parseCsvTime } from "../src/scheduler.ts";
 import { csvColumns } from "../src/luxtronik/decode.ts";
 

@@ -3,7 +3,8 @@
  * so a newcomer sees the whole product work without a heat pump. A CSV of everything
  * polled so far is rewritten every few seconds as ./demo-data/demo.csv.
  */
-import { csvLines, csvOptionsFromConfig, selectColumns, writeChunks } from "../csvgen.ts";
+import { writeFileAtomically } from "../atomic_file.ts";
+import { csvLines, csvOptionsFromConfig, selectColumns } from "../csvgen.ts";
 import type { Config } from "../config.ts";
 import { startSimulator } from "../luxtronik/simulator.ts";
 import { sleep } from "../service.ts";
@@ -20,28 +21,23 @@ import { runService } from "./run.ts";
 
 const DEMO_DIR = "./demo-data";
 const DEMO_INTERVAL_SEC = "2";
+const DEMO_CSV = "demo.csv";
 const CSV_REFRESH_MS = 5_000;
 
-/** Rewrites `path` atomically with every poll stored so far. */
-async function writeDemoCsv(config: Config, path: string): Promise<number> {
+/** Rewrites DEMO_DIR/demo.csv atomically with every poll stored so far. */
+async function writeDemoCsv(config: Config): Promise<number> {
   const storage = Storage.open(config.cachePath);
   try {
     const lengths = storage.tableLengths(0, Number.MAX_SAFE_INTEGER);
-    const temporary = `${path}.tmp`;
-    const file = await Deno.open(temporary, { write: true, create: true, truncate: true });
-    try {
-      await writeChunks(
-        csvLines(
-          storage.polls(0, Number.MAX_SAFE_INTEGER),
-          selectColumns(config.csvFields, lengths),
-          csvOptionsFromConfig(config),
-        ),
-        file,
-      );
-    } finally {
-      file.close();
-    }
-    await Deno.rename(temporary, path);
+    await writeFileAtomically(
+      DEMO_DIR,
+      DEMO_CSV,
+      csvLines(
+        storage.polls(0, Number.MAX_SAFE_INTEGER),
+        selectColumns(config.csvFields, lengths),
+        csvOptionsFromConfig(config),
+      ),
+    );
     return storage.countPolls();
   } finally {
     storage.close();
@@ -76,11 +72,11 @@ export async function demoCommand(args: string[]): Promise<number> {
   logger.info("demo: simulated heat pump started", { port: simulator.port });
   const shutdown = shutdownSignal();
   if (durationSec !== null) setTimeout(() => shutdown.abort(), durationSec * 1000);
-  const csvPath = `${DEMO_DIR}/demo.csv`;
+  const csvPath = `${DEMO_DIR}/${DEMO_CSV}`;
   const refreshCsv = (async () => {
     while (!shutdown.signal.aborted) {
       await sleep(CSV_REFRESH_MS, shutdown.signal);
-      const polls = await writeDemoCsv(config, csvPath);
+      const polls = await writeDemoCsv(config);
       logger.info("demo: CSV updated", { file: csvPath, polls });
     }
   })();

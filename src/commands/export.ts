@@ -7,6 +7,8 @@ import {
   unmatchedPatterns,
   writeChunks,
 } from "../csvgen.ts";
+import { basename, dirname } from "node:path";
+import { writeFileAtomically } from "../atomic_file.ts";
 import { Progress, withProgress } from "../progress.ts";
 import { Storage } from "../storage.ts";
 import {
@@ -42,11 +44,9 @@ export async function exportCommand(args: string[]): Promise<number> {
     values,
     typeof values.fields === "string" ? { CSV_FIELDS: values.fields } : {},
   );
+  const outPath = typeof values.out !== "string" || values.out === "-" ? null : values.out;
+  if (outPath !== null) await refuseDatabaseAsOut(outPath, values.db);
   const storage = Storage.open(values.db);
-  const out = values.out === undefined || values.out === "-" ? Deno.stdout : await inContext(
-    `cannot write --out ${values.out}`,
-    () => Deno.open(values.out as string, { write: true, create: true, truncate: true }),
-  );
   try {
     const lengths = storage.tableLengths(from, to);
     const typos = unmatchedPatterns(config.csvFields ?? [], lengths);
@@ -67,13 +67,45 @@ export async function exportCommand(args: string[]): Promise<number> {
     const pieces = format === "json"
       ? jsonLines(polls, config.timeZone, typeof values.fields === "string" ? columns : null)
       : csvLines(polls, columns, csvOptionsFromConfig(config));
-    await writeChunks(pieces, out);
+    // A file appears whole when the export has finished: a refused or interrupted export
+    // leaves an existing file as it was, never half of a new one.
+    if (outPath === null) await writeChunks(pieces, Deno.stdout);
+    else {
+      await inContext(
+        `cannot write --out ${outPath}`,
+        () => writeFileAtomically(dirname(outPath), basename(outPath), pieces),
+      );
+    }
   } catch (error) {
     // `export … | head` closes the pipe early: the reader has what it wanted.
     if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
   } finally {
-    if (out !== Deno.stdout) (out as Deno.FsFile).close();
     storage.close();
   }
   return 0;
+}
+
+const SQLITE_HEADER = "SQLite format 3\0";
+
+/**
+ * `--out` must not replace the database being read (a slip of `--db x --out x` would lose
+ * the whole history) nor any other SQLite file.
+ */
+async function refuseDatabaseAsOut(out: string, db: string): Promise<void> {
+  const realPath = (path: string) => Deno.realPath(path).catch(() => null);
+  const target = await realPath(out);
+  if (target === null) return; // a new file
+  for (const file of [db, `${db}-wal`, `${db}-shm`, `${db}.lock`]) {
+    if (target === await realPath(file)) {
+      throw new UsageError(`export: --out ${out} is the database given with --db (or its journal)`);
+    }
+  }
+  const head = new Uint8Array(SQLITE_HEADER.length);
+  const read = await Deno.open(out).then(async (file) => {
+    using handle = file;
+    return await handle.read(head);
+  }).catch(() => null);
+  if (read === head.length && new TextDecoder().decode(head) === SQLITE_HEADER) {
+    throw new UsageError(`export: --out ${out} is an SQLite database; give another file`);
+  }
 }
