@@ -222,7 +222,7 @@ export class Storage {
         db.exec(`PRAGMA max_page_count = ${Math.floor(options.maxPageCount)}`);
       }
       // A file converted from an old format is mostly free pages now: return them once.
-      if (migrate(db, path)) db.exec("VACUUM");
+      if (migrate(db)) db.exec("VACUUM");
       return new Storage(db, lock, options);
     } catch (error) {
       if (db?.isOpen) db.close();

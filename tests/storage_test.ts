@@ -293,16 +293,34 @@ Deno.test("a database of a newer schema is refused with a clear message", async 
 });
 
 Deno.test("another program's SQLite database is refused and left exactly as it was", async () => {
+  // Names of ours with other columns, a view, a table of ours next to a foreign one.
+  const foreign = [
+    "CREATE TABLE contacts (name TEXT); INSERT INTO contacts VALUES ('Ada')",
+    "CREATE TABLE meta (id INTEGER PRIMARY KEY, info TEXT)",
+    "CREATE TABLE polls (id INTEGER PRIMARY KEY, question TEXT, votes INTEGER)",
+    "CREATE TABLE gaps (start INTEGER, stop INTEGER)",
+    "CREATE VIEW answers AS SELECT 42 AS answer",
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL); CREATE TABLE notes (t TEXT)",
+    "PRAGMA user_version = 1; CREATE TABLE settings (k TEXT, v TEXT)",
+  ];
+  for (const sql of foreign) {
+    const path = await tempDb();
+    const db = new DatabaseSync(path);
+    db.exec(sql);
+    db.close();
+    const before = Deno.readFileSync(path);
+    const error = assertThrows(() => Storage.open(path), SchemaError);
+    assert(error.message.includes("is not a lux-logger database"), error.message);
+    assertEquals(Deno.readFileSync(path), before, `not a byte changed: ${sql}`);
+    assertEquals([...Deno.readDirSync(dirname(path))].map((e) => e.name), [basename(path)]);
+  }
+  // Ours, of both versions, and a new empty file open as before.
   const path = await tempDb();
-  const db = new DatabaseSync(path);
-  db.exec("CREATE TABLE contacts (name TEXT); INSERT INTO contacts VALUES ('Ada')");
-  db.close();
-  const before = Deno.readFileSync(path);
-  const error = assertThrows(() => Storage.open(path), SchemaError);
-  assert(error.message.includes("is not a lux-logger database"), error.message);
-  assert(error.message.includes("contacts"), error.message);
-  assertEquals(Deno.readFileSync(path), before, "not a byte changed (not even the journal mode)");
-  assertEquals([...Deno.readDirSync(dirname(path))].map((e) => e.name).sort(), [basename(path)]);
+  Storage.open(path).close();
+  Storage.open(path).close();
+  const old = await tempDb("old.db");
+  writeVersion0(old, randomPolls(2, 10));
+  Storage.open(old).close();
 });
 
 Deno.test("a file that is not a database gives a StorageError naming it", async () => {

@@ -66,30 +66,74 @@ function hasTable(db: DatabaseSync, name: string): boolean {
     undefined;
 }
 
-/** Every table a lux-logger database of any version holds (sqlite_* are SQLite's own). */
-const OWN_TABLES = new Set([
-  "meta",
-  "gaps",
-  "polls",
-  "snapshots",
-  "table_snapshots",
-  "recent_polls",
-  "poll_chunks",
-]);
+/**
+ * The tables (and their columns, in order) of each schema version, as the code that wrote
+ * them created them. A new SCHEMA_VERSION adds its entry here.
+ */
+const TABLES_OF_VERSION: Readonly<Record<number, Readonly<Record<string, readonly string[]>>>> = {
+  0: {
+    meta: ["key", "value"],
+    gaps: ["ts", "reason"],
+    snapshots: ["id", "kind", "data"],
+    polls: ["ts", "duration_ms", "calculations", "parameters_id", "visibilities_id"],
+  },
+  1: {
+    meta: ["key", "value"],
+    gaps: ["ts", "reason"],
+    table_snapshots: ["id", "kind", "length", "data"],
+    recent_polls: [
+      "ts",
+      "duration_ms",
+      "parameters_id",
+      "visibilities_id",
+      "calculations_base",
+      "calculations",
+    ],
+    poll_chunks: [
+      "first_ts",
+      "last_ts",
+      "count",
+      "calculations_length",
+      "parameters_length",
+      "visibilities_length",
+      "snapshot_ids",
+      "data",
+    ],
+  },
+};
 
 /**
- * Refuses a database that another program made: one with tables that are not ours.
- * Called before anything is written (even the journal mode), so such a file is left as
- * it was; an empty file or a new one is fine.
+ * Refuses, before anything is written (even the journal mode), a file this lux-logger must
+ * not open: one of a newer schema, or one that another program made. A lux-logger database
+ * holds exactly the tables of its version, with their columns; a new or empty file holds
+ * none. Anything else (a foreign `meta` or `polls` table, a view) leaves the file as it is.
  */
 export function refuseForeignDatabase(db: DatabaseSync, path: string): void {
-  const names = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all()
-    .map((row) => String((row as { name: string }).name))
-    .filter((name) => !name.startsWith("sqlite_") && !OWN_TABLES.has(name));
-  if (names.length > 0) {
+  const version = userVersion(db);
+  if (version > SCHEMA_VERSION) {
     throw new SchemaError(
-      `${path} is not a lux-logger database (it holds the tables ${names.join(", ")}); ` +
-        `it was left as it is: point CACHE_PATH or --db at a lux-logger database or a new file`,
+      `database ${path} has schema version ${version}, newer than this lux-logger understands ` +
+        `(${SCHEMA_VERSION}); run a newer lux-logger or point CACHE_PATH at another file`,
+    );
+  }
+  const objects = db.prepare(
+    "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+  ).all() as { name: string; type: string }[];
+  if (version === 0 && objects.length === 0) return; // a new file
+  const expected = TABLES_OF_VERSION[version] ?? {};
+  const columns = (table: string) =>
+    (db.prepare(`PRAGMA table_info("${table.replaceAll('"', '""')}")`).all() as { name: string }[])
+      .map((c) => c.name).join();
+  const own = objects.length === Object.keys(expected).length &&
+    objects.every((o) =>
+      o.type === "table" && Object.hasOwn(expected, o.name) &&
+      columns(o.name) === expected[o.name].join()
+    );
+  if (!own) {
+    const names = objects.map((o) => o.name).join(", ");
+    throw new SchemaError(
+      `${path} is not a lux-logger database (it holds ${names}); it was left as it is: ` +
+        `point CACHE_PATH or --db at a lux-logger database or a new file`,
     );
   }
 }
@@ -98,15 +142,9 @@ export function refuseForeignDatabase(db: DatabaseSync, path: string): void {
  * Brings the database to SCHEMA_VERSION. Returns true when it converted data of an older
  * format, so the caller can give the space it left behind back to the disk (VACUUM).
  */
-export function migrate(db: DatabaseSync, path: string): boolean {
-  const found = userVersion(db);
-  if (found > SCHEMA_VERSION) {
-    throw new SchemaError(
-      `database ${path} has schema version ${found}, newer than this lux-logger understands ` +
-        `(${SCHEMA_VERSION}); run a newer lux-logger or point CACHE_PATH at another file`,
-    );
-  }
-  if (found === SCHEMA_VERSION) return false;
+export function migrate(db: DatabaseSync): boolean {
+  // refuseForeignDatabase has refused newer versions and other programs' files.
+  if (userVersion(db) === SCHEMA_VERSION) return false;
   let converted = false;
   db.exec("BEGIN IMMEDIATE");
   try {
