@@ -101,6 +101,11 @@ export function offlineDelayMs(
  */
 export const MIN_POLL_SPACING_MS = 1_000;
 
+/** MIN_POLL_SPACING_MS, never more than one interval (tests poll every few ms; INTERVAL_SEC >= 1). */
+function pollSpacingMs(intervalMs: number): number {
+  return Math.min(MIN_POLL_SPACING_MS, intervalMs);
+}
+
 /** How long the loop waits after a poll that started at `pollStartedAt` and ended at `now`. */
 export function nextPollDelayMs(p: {
   start: number;
@@ -114,9 +119,9 @@ export function nextPollDelayMs(p: {
 }): number {
   const slot = nextSlot(p.start, p.now, p.intervalMs);
   const backoffUntil = p.pollStartedAt + offlineDelayMs(p.failedPolls, p.intervalMs, p.capMs);
-  // Never more than one interval (tests poll every few milliseconds; INTERVAL_SEC >= 1).
-  const spacing = Math.min(MIN_POLL_SPACING_MS, p.intervalMs);
-  const spacedUntil = p.lastStoredAt == null ? -Infinity : p.lastStoredAt + spacing;
+  const spacedUntil = p.lastStoredAt == null
+    ? -Infinity
+    : p.lastStoredAt + pollSpacingMs(p.intervalMs);
   return Math.max(slot, backoffUntil, spacedUntil) - p.now;
 }
 
@@ -172,6 +177,11 @@ export interface PollerOptions {
   sink?: PollSink;
   /** Called after each stored poll (roll-ups, dashboard, tests). */
   onStored?: (ts: number) => void;
+  /**
+   * The newest poll already stored (the service passes the database's): a restart within
+   * a second of it then keeps the spacing of MIN_POLL_SPACING_MS, as a running loop does.
+   */
+  lastStoredAt?: number | null;
   clock?: Clock;
   /** Overrides of the durations derived from the config (tests use milliseconds). */
   timing?: Partial<PollTiming>;
@@ -201,6 +211,11 @@ export class Poller {
       storeGap: (ts, reason) => (storage.insertGap(ts, reason), "stored"),
     };
     this.#clock = options.clock ?? systemClock;
+    // Not after now: a poll stored in the future (the clock was set back since) would
+    // otherwise hold the next poll back by the difference.
+    if (options.lastStoredAt != null) {
+      this.#lastStoredAt = Math.min(options.lastStoredAt, this.#clock.now());
+    }
     const { config } = options;
     this.timing = {
       intervalMs: config.intervalSec * 1000,
@@ -255,6 +270,10 @@ export class Poller {
     // that repeats on every poll (a read-only database) must not poll once per restart.
     if (this.#lastPollStartedAt !== null) {
       await this.#clock.sleep(delayAfter(this.#lastPollStartedAt), signal);
+    } else if (this.#lastStoredAt !== null) {
+      // A fresh start right after the previous run's last poll.
+      const wait = this.#lastStoredAt + pollSpacingMs(intervalMs) - this.#clock.now();
+      if (wait > 0) await this.#clock.sleep(wait, signal);
     }
     let loggedBackoffMs = 0;
     while (!signal.aborted) {

@@ -229,3 +229,29 @@ Deno.test("a failure on every poll (database writes fail) keeps the schedule and
   const last = offline.slice(-5);
   for (let i = 1; i < last.length; i++) assertEquals(last[i] - last[i - 1], 5 * MINUTE_MS);
 });
+
+Deno.test("a restart right after a stored poll keeps a second to it; one from the future does not stall", async () => {
+  const firstAttempt = async (lastStoredAt: number) => {
+    const controller = new AbortController();
+    const clock = new VirtualClock(100_000, 200_000, () => controller.abort());
+    let first: number | null = null;
+    const poller = new Poller({
+      config: { host: "127.0.0.1", port: 1, intervalSec: 30, timeoutSec: 5, retries: 0 },
+      storage: Storage.open(":memory:"),
+      logger: silentLogger,
+      read: () => {
+        first ??= clock.now();
+        controller.abort();
+        return Promise.resolve({ ...FIXTURE, durationMs: 1 });
+      },
+      clock,
+      lastStoredAt,
+    });
+    await poller.run(controller.signal);
+    return first;
+  };
+  // The previous run stored a poll 150 ms before this start: the first poll waits 850 ms.
+  assertEquals(await firstAttempt(99_850), 100_850);
+  assertEquals(await firstAttempt(50_000), 100_000, "long enough ago: at once");
+  assertEquals(await firstAttempt(5_000_000), 101_000, "a future poll costs one second at most");
+});

@@ -45,7 +45,8 @@ export async function runService(
     await startRollupSchedule(rollups, signal);
     dashboard = startDashboardIfEnabled(config, storage, logger);
     const maintenance = runMaintenance({ config, storage, logger, buffer }, signal);
-    await new Poller({ config, storage, logger, sink: buffer }).run(signal);
+    await new Poller({ config, storage, logger, sink: buffer, lastStoredAt: storage.lastPollTs() })
+      .run(signal);
     await maintenance;
   } finally {
     await dashboard?.close();
