@@ -77,10 +77,13 @@ const text: Parser<string> = (raw) =>
 const hostName: Parser<string> = (raw) => {
   const host = raw.trim();
   const ipv6 = (host.match(/:/g) ?? []).length > 1;
-  if (host === "" || /[\s/]/.test(host) || (!ipv6 && host.includes(":"))) {
+  // Letters, digits, dots and hyphens (names, IPv4) or hex digits and colons (IPv6): a
+  // stray quote or a scheme is caught here, not as an "unexpected" failure of every poll.
+  const valid = ipv6 ? /^[0-9A-Fa-f:.]+$/.test(host) : /^[A-Za-z0-9._-]+$/.test(host);
+  if (!valid) {
     return {
-      error:
-        "must be a host name or IP address only, without http:// or :port (the port goes in PORT)",
+      error: "must be a host name or IP address only (letters, digits, . _ - or an IPv6 " +
+        "address), without quotes, http:// or :port (the port goes in PORT)",
     };
   }
   return host;
@@ -221,11 +224,20 @@ export function parseYamlSettings(content: string, path: string): Settings {
   }
   const result: Settings = {};
   for (const [key, value] of Object.entries(doc)) {
-    result[key.toUpperCase()] = typeof value === "object" && value !== null
-      ? JSON.stringify(value)
-      : String(value);
+    result[key.toUpperCase()] = yamlValue(value);
   }
   return result;
+}
+
+/**
+ * A YAML value as the setting string an env variable would hold: empty (`HOST:`) means
+ * not set, a list (`CSV_FIELDS: [a, b]`) is the comma list, a mapping (`OUTPUT_DIRS`) JSON.
+ */
+function yamlValue(value: unknown): string | undefined {
+  if (value === null || value === undefined) return undefined;
+  if (Array.isArray(value)) return value.map(String).join(",");
+  if (typeof value === "object") return JSON.stringify(value);
+  return String(value);
 }
 
 /**
@@ -368,6 +380,11 @@ function applyOutputDirs(settings: Settings, values: Record<string, unknown>, pr
   const unknown = Object.keys(record).filter((key) => key !== "daily" && key !== "weekly");
   if (unknown.length > 0) {
     problems.push(`OUTPUT_DIRS: unknown key ${unknown.join(", ")} (the keys are daily, weekly)`);
+    return;
+  }
+  const blank = Object.entries(record).filter(([, v]) => (v as string).trim() === "");
+  if (blank.length > 0) {
+    problems.push(`OUTPUT_DIRS: ${blank.map(([k]) => k).join(", ")} must name a folder`);
     return;
   }
   if (typeof record.daily === "string" && settings.OUTPUT_DIRS_DAILY === undefined) {

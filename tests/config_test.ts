@@ -115,7 +115,7 @@ Deno.test("OUTPUT_DIRS: the original JSON form, beaten by the specific variables
     OUTPUT_DIRS_DAILY: "/daily",
   });
   assertEquals([specific.dailyDir, specific.weeklyDir], ["/daily", "/w"]);
-  for (const bad of ["not json", "[]", '{"daily": 5}', '{"dayly": "/d"}']) {
+  for (const bad of ["not json", "[]", '{"daily": 5}', '{"dayly": "/d"}', '{"daily": " "}']) {
     assertEquals(problems(() => resolveConfig({ OUTPUT_DIRS: bad })).length, 1);
   }
   assert(SETTING_NAMES.includes("OUTPUT_DIRS") && SETTING_NAMES.includes("BACKOFF_MAX_SEC"));
@@ -189,6 +189,13 @@ Deno.test("YAML: a mapping of the same names, any case; bad YAML is a ConfigErro
     },
   );
   assertEquals(parseYamlSettings("", "x.yaml"), {});
+  // Empty means not set (not the text "null"); a list is the comma list of the variable.
+  const blanks = parseYamlSettings("host:\ntz: ~\ncsv_fields: [ID_WEB_Temperatur_TA, a*]", "x");
+  assertEquals([blanks.HOST, blanks.TZ, blanks.CSV_FIELDS], [
+    undefined,
+    undefined,
+    "ID_WEB_Temperatur_TA,a*",
+  ]);
   assert(problems(() => parseYamlSettings("a: [", "x.yaml"))[0].includes("not valid YAML"));
   assert(problems(() => parseYamlSettings("- 1\n- 2", "x.yaml"))[0].includes("must be a mapping"));
 });
@@ -278,7 +285,9 @@ Deno.test("databaseProblem: an existing file must be writable, a folder is not a
 });
 
 Deno.test("HOST must be a bare address: no scheme, no port, no path", () => {
-  for (const bad of ["192.0.2.10:8889", "http://192.0.2.10", "heat pump"]) {
+  for (
+    const bad of ["192.0.2.10:8889", "http://192.0.2.10", "heat pump", '"127.0.0.1', "a/b"]
+  ) {
     const found = problems(() => resolveConfig({ HOST: bad }));
     assertEquals(found.length, 1, bad);
     assert(

@@ -176,7 +176,10 @@ Deno.test("compile flags: writing outside ./data and ./logs fails clearly, write
     env: DEFAULT_PATHS,
   });
   assertEquals(result.code, 1, result.stderr);
-  assert(result.stderr.includes(`cannot write --out ${target}: Requires write access`), result.stderr);
+  assert(
+    result.stderr.includes(`cannot write --out ${target}: Requires write access`),
+    result.stderr,
+  );
   assert(result.stderr.includes("may read and write only ./data, ./logs"), result.stderr);
   assert(!result.stderr.includes("    at "), "no stack trace");
   assertEquals([...Deno.readDirSync(outside.path)], [], "nothing written outside");
