@@ -71,6 +71,27 @@ Deno.test("ingest stores exactly the recorded integers; bad lines are reported a
   }
 });
 
+Deno.test("ingest refuses a poll dated more than a day after now (a wrong clock)", async () => {
+  const now = Date.UTC(2026, 11, 4);
+  const at = (ms: number) =>
+    JSON.stringify({ ts: new Date(now + ms).toISOString(), calculations: [1] });
+  const storage = Storage.open(await tempDb());
+  const reasons: string[] = [];
+  try {
+    const result = await ingestStream(
+      streamOf([at(-30_000), at(23 * 3_600_000), at(25 * 3_600_000)].join("\n")),
+      storage,
+      (_line, reason) => reasons.push(reason),
+      undefined,
+      () => now,
+    );
+    assertEquals(result, { read: 3, stored: 2, rejected: 1 });
+    assertEquals(reasons, ['"ts" 2026-12-05T01:00:00.000Z is more than a day in the future']);
+  } finally {
+    storage.close();
+  }
+});
+
 Deno.test("the ingest command: exit codes, and quiet on a pipe", async () => {
   const dir = await Deno.makeTempDir({ prefix: "lux-ingest-" });
   const polls = recordable(randomPolls(5, 600)).sort((a, b) => a.ts - b.ts);

@@ -52,7 +52,9 @@ export function judgeHealth(
       message: `last poll ${ageSec} s ago (${when}), older than the limit of ${maxAgeSec} s`,
     };
   }
-  return { healthy: true, message: `last poll ${ageSec} s ago (${when}), limit ${maxAgeSec} s` };
+  // Slightly ahead (the clocks of two machines, or of one after an NTP step): just now.
+  const ago = ageSec < 0 ? "just now" : `${ageSec} s ago`;
+  return { healthy: true, message: `last poll ${ago} (${when}), limit ${maxAgeSec} s` };
 }
 
 /** The newest poll's instant, without creating a database that is not there. */

@@ -8,6 +8,12 @@ import { inContext, parseCommandArgs, UsageError } from "./common.ts";
 /** Polls per transaction: big enough to be fast, small enough to lose little on a crash. */
 const BATCH_SIZE = 5_000;
 
+/**
+ * A recording is of the past. A poll dated later than this after now is a wrong clock: it
+ * would make `health` report a poll from the future and outlive retention.
+ */
+const MAX_FUTURE_MS = 86_400_000;
+
 export interface IngestResult {
   read: number;
   stored: number;
@@ -20,6 +26,7 @@ export async function ingestStream(
   storage: Storage,
   report: (lineNumber: number, reason: string) => void,
   progress?: Progress,
+  now: () => number = Date.now,
 ): Promise<IngestResult> {
   const result: IngestResult = { read: 0, stored: 0, rejected: 0 };
   let batch: Poll[] = [];
@@ -29,7 +36,13 @@ export async function ingestStream(
     if (line.trim() === "") continue;
     result.read++;
     try {
-      batch.push(parseRecordedPoll(line));
+      const poll = parseRecordedPoll(line);
+      if (poll.ts > now() + MAX_FUTURE_MS) {
+        throw new RecordError(
+          `"ts" ${new Date(poll.ts).toISOString()} is more than a day in the future`,
+        );
+      }
+      batch.push(poll);
     } catch (error) {
       if (!(error instanceof RecordError)) throw error;
       result.rejected++;
