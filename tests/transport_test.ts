@@ -82,6 +82,19 @@ Deno.test("the simulator refuses a write request (3002) without acknowledging it
   }
 });
 
+Deno.test("a malformed fixture file is refused with its path in the message", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".json" });
+  try {
+    await Deno.writeTextFile(path, '{"calculations": "lots"}');
+    await assertRejects(
+      () => loadFixture(path),
+      (e: Error) => e.message.startsWith(`fixture ${path}: `),
+    );
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
 Deno.test("fixtures: null entries are served as 0; malformed fixtures are refused", () => {
   const tables = fixtureTables({ calculations: [null, 5, null], parameters: null });
   assertEquals(Array.from(tables.calculations), [0, 5, 0]);

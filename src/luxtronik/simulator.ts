@@ -149,7 +149,12 @@ export async function loadFixture(path: string): Promise<RawTables> {
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw new FixtureError(`fixture ${path} must be a JSON object with table arrays`);
   }
-  return fixtureTables(parsed as FixtureFile);
+  try {
+    return fixtureTables(parsed as FixtureFile);
+  } catch (error) {
+    if (error instanceof FixtureError) throw new FixtureError(`fixture ${path}: ${error.message}`);
+    throw error;
+  }
 }
 
 /** A small, fast pseudo-random generator (mulberry32) in [0, 1); same seed, same numbers. */
