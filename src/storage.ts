@@ -83,6 +83,7 @@ export type TableLengths = Record<"calculations" | "parameters" | "visibilities"
  * writes to an SD card.
  */
 export type SynchronousMode = "full" | "normal";
+export const SYNCHRONOUS_MODES: readonly SynchronousMode[] = ["full", "normal"];
 
 /**
  * With `normal`, commits reach the disk at checkpoints only, and SQLite's own (every
@@ -93,7 +94,6 @@ export const NORMAL_CHECKPOINT_MS = 5 * 60_000;
 
 /** A WAL file left larger than this after a checkpoint is cut back (bytes). */
 const WAL_SIZE_LIMIT_BYTES = 4 * 1024 * 1024;
-export const SYNCHRONOUS_MODES: readonly SynchronousMode[] = ["full", "normal"];
 
 export interface StorageOptions {
   /** Default "full". */
@@ -338,15 +338,7 @@ export class Storage {
         const row = recent[j];
         if (!inChunk && !row) break;
         if (inChunk && (!row || ts[i] < row.ts)) {
-          const poll = chunkPollAt(columns!, i++);
-          const table = (id: number | null) => id === null ? null : tables.get(id) ?? null;
-          yield {
-            ts: poll.ts,
-            durationMs: poll.durationMs,
-            calculations: poll.calculations,
-            parameters: table(poll.parametersId) as Int32Array | null,
-            visibilities: table(poll.visibilitiesId) as Int8Array | null,
-          };
+          yield this.#stored(chunkPollAt(columns!, i++), tables);
         } else {
           yield row;
           j++;
@@ -743,13 +735,16 @@ export class Storage {
     };
   }
 
-  #stored(poll: ChunkPoll): StoredPoll {
+  /** A poll with its tables resolved, from the snapshot cache or from `tables` if given. */
+  #stored(poll: ChunkPoll, tables?: ReadonlyMap<number, Int32Array | Int8Array>): StoredPoll {
+    const table = (id: number | null) =>
+      tables ? (id === null ? null : tables.get(id) ?? null) : this.#snapshotValues(id);
     return {
       ts: poll.ts,
       durationMs: poll.durationMs,
       calculations: poll.calculations,
-      parameters: this.#snapshotValues(poll.parametersId) as Int32Array | null,
-      visibilities: this.#snapshotValues(poll.visibilitiesId) as Int8Array | null,
+      parameters: table(poll.parametersId) as Int32Array | null,
+      visibilities: table(poll.visibilitiesId) as Int8Array | null,
     };
   }
 
